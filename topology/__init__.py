@@ -1,0 +1,1 @@
+"""Synapse graphs: storage, generators and conversion (never imports ``eventhorizon``)."""

@@ -1,0 +1,184 @@
+"""Network generators returning :class:`~topology.store.SynapseGraph`.
+
+Every generator takes an explicit ``seed`` and is deterministic for it.
+Weight conventions follow the store: ``A[pre, post]``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from topology.store import SynapseGraph
+
+__all__ = [
+    "random_sparse",
+    "layered",
+    "symmetric_recurrent",
+    "input_recurrent",
+    "spectral_norm",
+]
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_fraction(name, value, allow_zero=False):
+    ok = (0.0 <= value <= 1.0) if allow_zero else (0.0 < value <= 1.0)
+    if not isinstance(value, (int, float, np.floating)) or not ok:
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+
+
+def spectral_norm(matrix):
+    """Largest singular value of a dense or scipy.sparse matrix.
+
+    Dense for up to 2000 rows and columns, ``scipy.sparse.linalg.svds``
+    beyond.
+
+    Examples
+    --------
+    >>> round(spectral_norm(np.diag([3.0, -4.0])), 6)
+    4.0
+    """
+    if min(matrix.shape) == 0:
+        return 0.0
+    if max(matrix.shape) <= 2000:
+        dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+        return float(np.linalg.norm(dense.astype(np.float64), 2))
+    mat = sp.csr_array(matrix, dtype=np.float64)
+    if mat.nnz == 0:
+        return 0.0
+    return float(spla.svds(mat, k=1, return_singular_vectors=False, random_state=0)[0])
+
+
+def random_sparse(n, density, seed, weight_scale=1.0, self_loops=False):
+    """Random directed graph: each ordered pair is a synapse with probability ``density``.
+
+    Weights are normal with standard deviation ``weight_scale / sqrt(n * density)``,
+    so a neuron's summed input has a spread of about ``weight_scale`` times
+    the spread of its inputs.
+
+    Examples
+    --------
+    >>> g = random_sparse(100, 0.1, seed=0)
+    >>> 800 < g.nnz < 1200
+    True
+    """
+    _check_int("n", n, 1)
+    _check_fraction("density", density)
+    rng = np.random.default_rng(seed)
+    mask = sp.random_array((n, n), density=density, rng=rng, format="coo",
+                           data_sampler=lambda size: np.ones(size))
+    pre, post = mask.coords
+    if not self_loops:
+        keep = pre != post
+        pre, post = pre[keep], post[keep]
+    std = weight_scale / np.sqrt(max(n * density, 1.0))
+    weight = rng.normal(0.0, std, size=pre.shape[0])
+    return SynapseGraph.from_edges(n, pre, post, weight)
+
+
+def _glorot_uniform(rng, fan_in, fan_out):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out))
+
+
+def layered(sizes, seed, feedback=False, feedback_to_input=False, density=1.0):
+    """Layers connected front to back (Glorot-uniform weights), optionally with symmetric feedback.
+
+    Neurons are numbered layer by layer: ``0..sizes[0]-1`` is the first layer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes, at least two (e.g. ``[784, 500, 10]``).
+    seed : int
+    feedback : bool
+        Add the transposed edge ``post -> pre`` with the same weight for every
+        forward edge, making ``A`` symmetric (an EqProp energy network).
+    feedback_to_input : bool
+        With ``feedback``, also add edges back into the first layer. Off by
+        default: an input layer is clamped and ignores its inputs.
+    density : float
+        Fraction of forward pairs kept (uniformly at random).
+
+    Examples
+    --------
+    >>> g = layered([4, 3, 2], seed=0, feedback=True)
+    >>> g.nnz  # 4*3 + 3*2 forward, 3*2 back
+    24
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
+    _check_fraction("density", density)
+    rng = np.random.default_rng(seed)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    pres, posts, weights = [], [], []
+    for layer, (n_pre, n_post) in enumerate(zip(sizes[:-1], sizes[1:])):
+        block = _glorot_uniform(rng, n_pre, n_post)
+        keep = rng.random(block.shape) < density if density < 1.0 else np.ones(block.shape, bool)
+        pre, post = np.nonzero(keep)
+        pre_ids, post_ids, w = pre + offsets[layer], post + offsets[layer + 1], block[pre, post]
+        pres.append(pre_ids), posts.append(post_ids), weights.append(w)
+        if feedback and (layer > 0 or feedback_to_input):
+            pres.append(post_ids), posts.append(pre_ids), weights.append(w)
+    n = int(offsets[-1])
+    return SynapseGraph.from_edges(n, np.concatenate(pres), np.concatenate(posts), np.concatenate(weights))
+
+
+def _symmetric_block(n, target_norm, seed, density):
+    rng = np.random.default_rng(seed)
+    upper = np.triu(rng.standard_normal((n, n)), k=1)
+    if density < 1.0:
+        upper *= np.triu(rng.random((n, n)) < density, k=1)
+    block = upper + upper.T
+    norm = spectral_norm(block)
+    if norm > 0:
+        block *= target_norm / norm
+    return block
+
+
+def symmetric_recurrent(n, spectral_norm_target, seed, density=1.0):
+    """Random symmetric recurrent weights (no self-loops) scaled to a spectral norm.
+
+    Examples
+    --------
+    >>> g = symmetric_recurrent(50, 0.6, seed=1)
+    >>> round(spectral_norm(g.to_scipy()), 4)
+    0.6
+    """
+    _check_int("n", n, 1)
+    _check_fraction("density", density)
+    if not spectral_norm_target >= 0:
+        raise ValueError(f"spectral_norm_target must be >= 0, got {spectral_norm_target!r}")
+    block = _symmetric_block(n, spectral_norm_target, seed, density)
+    return SynapseGraph.from_adjacency(sp.csr_array(block))
+
+
+def input_recurrent(n_inputs, n_hidden, spectral_norm_target, seed, recurrent_density=1.0):
+    """Inputs projecting onto a symmetric recurrent hidden layer.
+
+    Neurons ``0..n_inputs-1`` are inputs (meant to be clamped); the rest are
+    hidden. Input → hidden weights are Glorot-uniform; hidden ↔ hidden
+    weights are symmetric with no self-loops and spectral norm
+    ``spectral_norm_target``. Inputs receive no synapses.
+
+    Examples
+    --------
+    >>> g = input_recurrent(784, 500, 0.6, seed=0)
+    >>> g.n, g.nnz == 784 * 500 + 500 * 499
+    (1284, True)
+    """
+    _check_int("n_inputs", n_inputs, 1)
+    _check_int("n_hidden", n_hidden, 1)
+    rng = np.random.default_rng(seed)
+    w_in = _glorot_uniform(rng, n_inputs, n_hidden)
+    recurrent = _symmetric_block(n_hidden, spectral_norm_target, rng.integers(2**63), recurrent_density)
+    n = n_inputs + n_hidden
+    adjacency = sp.block_array([[sp.csr_array((n_inputs, n_inputs)), sp.csr_array(w_in)],
+                                [sp.csr_array((n_hidden, n_inputs)), sp.csr_array(recurrent)]],
+                               format="csr")
+    return SynapseGraph.from_adjacency(adjacency)
