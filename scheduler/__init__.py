@@ -1,0 +1,1 @@
+"""Queues and events for event-driven simulation (never imports ``eventhorizon``)."""
