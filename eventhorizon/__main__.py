@@ -1,0 +1,5 @@
+import sys
+
+from eventhorizon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,188 @@
+"""Event-driven vs dense: multiply-adds executed and wall time on the same inputs.
+
+For every sample, in one process and interleaved so that machine noise hits
+both alike, :func:`compare` runs
+
+* the event-driven :func:`~eventhorizon.settle.settle` (ops counted in the kernel),
+* the dense reference to the same ε, sweeping all synapses each sweep (``dense``),
+* the same with the input drive computed once (``dense_hoisted``),
+* LoopedMLP-30 (30 full sweeps),
+
+and computes the lower bound: every neuron whose final output is nonzero
+must broadcast at least once (its fan-out), plus one broadcast per nonzero
+input. Operation counts are totals over the samples; times are medians of
+per-sample wall times over all samples and repeats.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from eventhorizon.dense import DenseReference
+from eventhorizon.settle import settle
+
+__all__ = ["FlopsReport", "lower_bound_ops", "compare"]
+
+
+@dataclass(frozen=True)
+class FlopsReport:
+    """Totals and medians of an event-vs-dense comparison (see :func:`compare`)."""
+
+    samples: int
+    epsilon: float
+    event_synaptic_ops: int
+    event_input_synaptic_ops: int
+    event_broadcasts: int
+    event_neuron_updates: int
+    dense_synaptic_ops: int
+    dense_sweeps_mean: float
+    dense_hoisted_synaptic_ops: int
+    looped30_synaptic_ops: int
+    lower_bound_ops: int
+    saving_vs_dense: float
+    saving_vs_dense_hoisted: float
+    saving_vs_looped30: float
+    ratio_to_lower_bound: float
+    broadcasts_per_free_neuron: float
+    event_seconds_per_sample: float
+    dense_seconds_per_sample: float
+    dense_hoisted_seconds_per_sample: float
+    wall_ratio_event_over_dense: float
+    wall_ratio_event_over_dense_hoisted: float
+    dense_batch128_seconds_per_sample: float
+    max_state_deviation: float
+    repeats: int
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def lower_bound_ops(network, inputs, x_final):
+    """Fewest multiply-adds any event scheme needs from a cold start.
+
+    Sum of fan-outs of free neurons with nonzero final output, plus fan-outs
+    of inputs with nonzero value.
+
+    Examples
+    --------
+    >>> from topology.generators import input_recurrent
+    >>> from eventhorizon.network import RateNetwork
+    >>> net = RateNetwork(input_recurrent(2, 3, 0.5, seed=0), "tanh", inputs=[0, 1])
+    >>> lower_bound_ops(net, [1.0, 0.0], np.array([1, 0, 0.1, 0, 0.2], np.float32))
+    7
+    """
+    fan_out = network.graph.fan_out()
+    inputs = np.asarray(inputs)
+    x_free = np.asarray(x_final)[network.free_ids]
+    return int(fan_out[network.input_ids][inputs != 0].sum() + fan_out[network.free_ids][x_free != 0].sum())
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def _batch128_seconds(dense, inputs, eps):
+    batch = inputs[: min(128, inputs.shape[0])]
+    dense.settle_batch(batch, eps)  # warm-up
+    _, seconds = _timed(dense.settle_batch, batch, eps)
+    return seconds / batch.shape[0]
+
+
+def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=None):
+    """Compare event-driven and dense settling on the rows of ``inputs``.
+
+    Parameters
+    ----------
+    network : RateNetwork
+    inputs : ndarray, shape (samples, network.n_inputs)
+    eps : float
+    repeats : int
+        Timing repeats (counts come from the first repeat; they are deterministic).
+    scheduler : str
+        Event scheduler's queue.
+    progress : callable, optional
+        Called with the number of samples done after each sample of each repeat.
+
+    Returns
+    -------
+    FlopsReport
+
+    Examples
+    --------
+    >>> from topology.generators import input_recurrent
+    >>> from eventhorizon.network import RateNetwork
+    >>> net = RateNetwork(input_recurrent(8, 16, 0.5, seed=0), "tanh", inputs=range(8))
+    >>> rep = compare(net, np.eye(8, dtype=np.float32)[:3], eps=1e-3, repeats=1)
+    >>> rep.samples, rep.event_synaptic_ops < rep.looped30_synaptic_ops
+    (3, True)
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    if inputs.ndim != 2 or inputs.shape[1] != network.n_inputs or inputs.shape[0] == 0:
+        raise ValueError(f"inputs must have shape (samples >= 1, {network.n_inputs}), got {inputs.shape}")
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    dense = DenseReference(network)
+    hoisted = DenseReference(network, hoist_inputs=True)
+    settle(network, inputs[0], eps=eps, scheduler=scheduler)  # compile / warm caches outside timing
+    totals = dict(event=0, event_input=0, broadcasts=0, updates=0, dense=0, hoisted=0, looped=0, bound=0, sweeps=0)
+    times = {"event": [], "dense": [], "hoisted": []}
+    max_dev = 0.0
+    for rep in range(repeats):
+        for k, x_in in enumerate(inputs):
+            ev, t_ev = _timed(settle, network, x_in, eps=eps, scheduler=scheduler)
+            de, t_de = _timed(dense.settle, x_in, eps)
+            ho, t_ho = _timed(hoisted.settle, x_in, eps)
+            times["event"].append(t_ev), times["dense"].append(t_de), times["hoisted"].append(t_ho)
+            if rep == 0:
+                _accumulate(totals, network, x_in, ev, de, ho, dense.looped(x_in, 30))
+                max_dev = max(max_dev, float(np.max(np.abs(ev.x - de.x))))
+            if progress is not None:
+                progress(1)
+    return _report(network, inputs, eps, repeats, totals, times, max_dev, _batch128_seconds(hoisted, inputs, eps))
+
+
+def _accumulate(totals, network, x_in, ev, de, ho, looped):
+    totals["event"] += ev.stats.synaptic_ops
+    totals["event_input"] += ev.stats.input_synaptic_ops
+    totals["broadcasts"] += ev.stats.broadcasts
+    totals["updates"] += ev.stats.neuron_updates
+    totals["dense"] += de.synaptic_ops
+    totals["sweeps"] += de.sweeps
+    totals["hoisted"] += ho.synaptic_ops
+    totals["looped"] += looped.synaptic_ops
+    totals["bound"] += lower_bound_ops(network, x_in, ev.x)
+
+
+def _report(network, inputs, eps, repeats, totals, times, max_dev, batch128):
+    n = inputs.shape[0]
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    free = max(1, network.free_ids.shape[0])
+    return FlopsReport(
+        samples=n,
+        epsilon=float(eps),
+        event_synaptic_ops=totals["event"],
+        event_input_synaptic_ops=totals["event_input"],
+        event_broadcasts=totals["broadcasts"],
+        event_neuron_updates=totals["updates"],
+        dense_synaptic_ops=totals["dense"],
+        dense_sweeps_mean=totals["sweeps"] / n,
+        dense_hoisted_synaptic_ops=totals["hoisted"],
+        looped30_synaptic_ops=totals["looped"],
+        lower_bound_ops=totals["bound"],
+        saving_vs_dense=1.0 - totals["event"] / max(1, totals["dense"]),
+        saving_vs_dense_hoisted=1.0 - totals["event"] / max(1, totals["hoisted"]),
+        saving_vs_looped30=1.0 - totals["event"] / max(1, totals["looped"]),
+        ratio_to_lower_bound=totals["event"] / max(1, totals["bound"]),
+        broadcasts_per_free_neuron=totals["broadcasts"] / (n * free),
+        event_seconds_per_sample=med["event"],
+        dense_seconds_per_sample=med["dense"],
+        dense_hoisted_seconds_per_sample=med["hoisted"],
+        wall_ratio_event_over_dense=med["event"] / med["dense"],
+        wall_ratio_event_over_dense_hoisted=med["event"] / med["hoisted"],
+        dense_batch128_seconds_per_sample=batch128,
+        max_state_deviation=max_dev,
+        repeats=repeats,
+    )
