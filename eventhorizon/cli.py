@@ -12,7 +12,11 @@ import sys
 
 from eventhorizon import __version__
 
-__all__ = ["main"]
+__all__ = ["main", "UsageError"]
+
+
+class UsageError(ValueError):
+    """A command-line argument is invalid (exit code 2)."""
 
 
 def _progress(total, quiet):
@@ -62,7 +66,9 @@ def _cmd_flops(args):
     scenario = load_scenario(args.scenario)
     network = build_network(scenario.network)
     inputs = build_inputs(scenario.input, network.n_inputs)
-    repeats = args.repeats or scenario.flops.repeats
+    if args.repeats is not None and args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    repeats = scenario.flops.repeats if args.repeats is None else args.repeats
     update, bar = _progress(inputs.shape[0] * repeats, args.quiet or args.json)
     try:
         report = compare(network, inputs, scenario.dynamics.epsilon, repeats=repeats,
@@ -99,12 +105,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ScenarioError as exc:
+    except (ScenarioError, UsageError) as exc:
         if args.debug:
             raise
         print(f"eventhorizon: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError, MemoryError) as exc:
         if args.debug:
             raise
         print(f"eventhorizon: run failed: {exc}", file=sys.stderr)

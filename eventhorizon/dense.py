@@ -141,7 +141,7 @@ class DenseReference:
         state_x : array_like, optional
             Warm start (all neurons' outputs); zeros by default.
         """
-        if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
+        if isinstance(eps, bool) or not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
             raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
         return self._run(inputs, float(eps), int(max_sweeps), state_x)
 
@@ -159,9 +159,13 @@ class DenseReference:
         net = self.network
         if not self.hoist_inputs:
             raise ValueError("settle_batch needs a DenseReference built with hoist_inputs=True")
+        if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
         batch = np.asarray(inputs, dtype=np.float32)
         if batch.ndim != 2 or batch.shape[1] != net.n_inputs:
             raise ValueError(f"inputs must have shape (batch, {net.n_inputs}), got {batch.shape}")
+        if batch.shape[0] == 0 or net.free_ids.shape[0] == 0:
+            return np.zeros((batch.shape[0], net.free_ids.shape[0]), dtype=np.float32), 0
         drive = (self._w_in @ batch.T).T + self._bias
         x = np.zeros((batch.shape[0], net.free_ids.shape[0]), dtype=np.float32)
         for sweep in range(1, max_sweeps + 1):

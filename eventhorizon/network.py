@@ -1,5 +1,6 @@
 """Rate networks: a synapse graph plus neuron model, biases and clamped inputs."""
 
+import networkx as nx
 import numpy as np
 
 from eventhorizon.models import get_model
@@ -28,7 +29,8 @@ class RateNetwork:
     check_contractive : bool
         Refuse weights for which the fixed-point iteration is not a
         contraction: ``L·‖W_free‖₂ ≥ 1``, where ``W_free`` is the free-to-free
-        block. Such networks may still settle; pass ``False`` to try, and
+        block, unless that block has no cycles (feed-forward networks settle
+        in depth-many steps). Such networks may still settle; pass ``False`` to try, and
         the event budget stops a run that does not.
 
     Examples
@@ -52,8 +54,12 @@ class RateNetwork:
         free[self.input_ids] = 0.0
         self.free_mask = free
         self.free_ids = np.flatnonzero(free).astype(np.int32)
-        self.contraction = self.model.lipschitz * spectral_norm(self._free_block())
-        if check_contractive and self.contraction >= 1.0:
+        free_block = self._free_block()
+        self.contraction = self.model.lipschitz * spectral_norm(free_block)
+        # Without cycles among free neurons (a feed-forward network) the
+        # iteration reaches its fixed point in depth-many steps whatever the norm.
+        self.acyclic = nx.is_directed_acyclic_graph(nx.from_scipy_sparse_array(free_block, create_using=nx.DiGraph))
+        if check_contractive and self.contraction >= 1.0 and not self.acyclic:
             raise ValueError(
                 f"weights are not contractive: L·‖W_free‖₂ = {self.contraction:.4g} ≥ 1 "
                 f"(L = {self.model.lipschitz} for {self.model.name}), so settling may not converge. "

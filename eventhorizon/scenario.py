@@ -44,7 +44,7 @@ class InputRecurrentNetwork(_Section):
     spectral_norm: float = Field(ge=0, lt=1, description="spectral norm of the hidden-to-hidden weights")
     recurrent_density: float = Field(1.0, gt=0, le=1, description="fraction of hidden pairs connected")
     activation: Activation = "tanh"
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="random seed")
 
 
 class LayeredNetwork(_Section):
@@ -55,7 +55,7 @@ class LayeredNetwork(_Section):
     feedback: bool = False
     density: float = Field(1.0, gt=0, le=1)
     activation: Activation = "tanh"
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="random seed")
 
 
 class RandomSparseNetwork(_Section):
@@ -67,7 +67,7 @@ class RandomSparseNetwork(_Section):
     density: float = Field(gt=0, le=1)
     weight_scale: float = Field(0.4, gt=0, description="spread of a neuron's summed input per unit input spread")
     activation: Activation = "tanh"
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="random seed")
 
     @model_validator(mode="after")
     def _inputs_fit(self):
@@ -97,7 +97,7 @@ class GeneratedInput(_Section):
     source: Literal["generated"]
     samples: int = Field(gt=0)
     density: float = Field(0.5, gt=0, le=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="random seed")
 
 
 InputSection = Annotated[Union[FashionMnistInput, GeneratedInput], Field(discriminator="source")]
@@ -137,33 +137,54 @@ def _input_count(network):
     return network.inputs
 
 
-def _model_for(loc, root=Scenario):
-    """The pydantic model class at a location, for key suggestions."""
-    model = root
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
-            return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-        annotation = model.model_fields[part].annotation
-        candidates = getattr(annotation, "__args__", (annotation,))
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return model
+def _union_members(model, field):
+    annotation = model.model_fields[field].annotation
+    return [c for c in getattr(annotation, "__args__", (annotation,))
+            if isinstance(c, type) and issubclass(c, BaseModel)]
+
+
+def _tag_of(member):
+    for name in ("generator", "source"):
+        if name in member.model_fields:
+            return member.model_fields[name].annotation.__args__[0]
+    return None
+
+
+def _walk(loc):
+    """Key path shown to the user, and the section model that holds its last key.
+
+    pydantic puts a discriminated union's tag into the location right after
+    the field (``network.random_sparse.weight_scal``); it is dropped from the
+    path and selects the union member.
+    """
+    model, parent, parts, i = Scenario, None, [], 0
+    while i < len(loc):
+        part, i = loc[i], i + 1
+        parts.append(str(part))
+        parent = model
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            model = None
+            continue
+        members = _union_members(model, part)
+        if len(members) > 1 and i < len(loc):
+            tag, i = loc[i], i + 1
+            model = next((m for m in members if _tag_of(m) == tag), None)
+        else:
+            model = members[0] if members else None
+    return parts, parent
 
 
 def _format_error(error):
-    loc = [str(p) for p in error["loc"] if not (isinstance(p, str) and p in _TAGS)]
-    path = ".".join(loc) or "(top level)"
+    parts, parent = _walk(error["loc"])
+    path = ".".join(parts) or "(top level)"
     if error["type"] == "extra_forbidden":
-        parent = _model_for([p for p in error["loc"][:-1] if not (isinstance(p, str) and p in _TAGS)])
-        known = sorted(parent.model_fields) if parent else []
-        hint = difflib.get_close_matches(loc[-1], known, n=1)
+        known = sorted(parent.model_fields) if parent is not None else []
+        hint = difflib.get_close_matches(parts[-1], known, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else (f"; known keys: {', '.join(known)}" if known else "")
         return f"{path}: unknown key{suggestion}"
     given = error.get("input")
     shown = "" if isinstance(given, dict) else f" (given: {given!r})"
     return f"{path}: {error['msg']}{shown}"
-
-
-_TAGS = {"input_recurrent", "layered", "random_sparse", "fashion_mnist", "generated"}
 
 
 def parse_scenario(document, source="<string>"):

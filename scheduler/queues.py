@@ -15,7 +15,7 @@ Use :func:`new_queue` to allocate either by name.
 from numba.core import types
 from numba.extending import overload
 
-from scheduler.heap import IndexedHeap, _heap_changed, _heap_peek_max, new_heap
+from scheduler.heap import IndexedHeap, _heap_changed, _heap_peek_max, _sift_down, new_heap
 from scheduler.tournament import TournamentState, _tq_mark, _tq_mark_range, _tq_peek_max, new_tournament
 
 __all__ = ["QUEUES", "new_queue"]
@@ -68,8 +68,17 @@ def _ov_changed(q, i):
 
 
 def _heap_changed_range(q, lo, hi):
+    # Several keys changed at once, so sifting them one by one is not valid
+    # (each sift assumes the rest is in order): append the absent ids, then
+    # re-heapify the whole heap (Floyd, O(size)).
     for i in range(lo, hi):
-        _heap_changed(q, i)
+        if q.pos[i] < 0:
+            n = q.size[0]
+            q.heap[n] = i
+            q.pos[i] = n
+            q.size[0] = n + 1
+    for p in range(q.size[0] // 2 - 1, -1, -1):
+        _sift_down(q, p)
 
 
 @overload(_q_changed_range)

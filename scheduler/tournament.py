@@ -19,7 +19,8 @@ reads each dirty block once however many of its keys changed. A pop costs
 to some 10^5 neurons. ``benchmarks/bench_queue.py`` measures both queues
 inside the real settle kernel.
 
-Absent ids hold the key ``-inf``. Keys must not be NaN. The ``_tq_*``
+Absent ids hold the key ``-inf``. Keys must not be NaN, and kernels should
+not write ``-0.0`` (it orders below ``+0.0``; the wrapper normalises it). The ``_tq_*``
 functions are Numba building blocks for other kernels and check nothing;
 :class:`TournamentQueue` is the checked Python wrapper.
 """
@@ -241,7 +242,8 @@ class TournamentQueue:
         key = float(key)
         if not np.isfinite(key) or not np.isfinite(np.float32(key)):
             raise ValueError(f"key must be finite, got {key!r}")
-        _tq_set(self._state, i, np.float32(key))
+        # + 0.0 turns -0.0 into +0.0: sortable ints would order -0.0 below +0.0
+        _tq_set(self._state, i, np.float32(key) + np.float32(0.0))
 
     def pop_max(self):
         """Remove and return ``(id, key)`` with the largest key."""
@@ -270,7 +272,9 @@ class TournamentQueue:
         return float(value)
 
     def __contains__(self, i):
-        return bool(self._state.keys[self._check_id(i)] > _NEG_INF)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self._n:
+            return False
+        return bool(self._state.keys[i] > _NEG_INF)
 
     def __len__(self):
         return int(np.count_nonzero(self._state.keys > _NEG_INF))

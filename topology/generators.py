@@ -25,8 +25,9 @@ def _check_int(name, value, minimum):
 
 
 def _check_fraction(name, value, allow_zero=False):
-    ok = (0.0 <= value <= 1.0) if allow_zero else (0.0 < value <= 1.0)
-    if not isinstance(value, (int, float, np.floating)) or not ok:
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = is_number and ((0.0 <= value <= 1.0) if allow_zero else (0.0 < value <= 1.0))
+    if not ok:
         interval = "[0, 1]" if allow_zero else "(0, 1]"
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
 
@@ -78,6 +79,12 @@ def random_sparse(n, density, seed, weight_scale=1.0, self_loops=False):
     std = weight_scale / np.sqrt(max(n * density, 1.0))
     weight = rng.normal(0.0, std, size=pre.shape[0])
     return SynapseGraph.from_edges(n, pre, post, weight)
+
+
+def _check_norm_target(value):
+    is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not is_number or not np.isfinite(value) or value < 0:
+        raise ValueError(f"spectral_norm_target must be a finite number >= 0, got {value!r}")
 
 
 def _glorot_uniform(rng, fan_in, fan_out):
@@ -152,8 +159,7 @@ def symmetric_recurrent(n, spectral_norm_target, seed, density=1.0):
     """
     _check_int("n", n, 1)
     _check_fraction("density", density)
-    if not spectral_norm_target >= 0:
-        raise ValueError(f"spectral_norm_target must be >= 0, got {spectral_norm_target!r}")
+    _check_norm_target(spectral_norm_target)
     block = _symmetric_block(n, spectral_norm_target, seed, density)
     return SynapseGraph.from_adjacency(sp.csr_array(block))
 
@@ -174,6 +180,8 @@ def input_recurrent(n_inputs, n_hidden, spectral_norm_target, seed, recurrent_de
     """
     _check_int("n_inputs", n_inputs, 1)
     _check_int("n_hidden", n_hidden, 1)
+    _check_norm_target(spectral_norm_target)
+    _check_fraction("recurrent_density", recurrent_density)
     rng = np.random.default_rng(seed)
     w_in = _glorot_uniform(rng, n_inputs, n_hidden)
     recurrent = _symmetric_block(n_hidden, spectral_norm_target, rng.integers(2**63), recurrent_density)

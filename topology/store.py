@@ -91,7 +91,9 @@ class SynapseGraph:
     def _check(self):
         if self.indptr.shape != (self.n + 1,):
             raise ValueError(f"indptr must have shape ({self.n + 1},), got {self.indptr.shape}")
-        nnz = int(self.indptr[-1]) if self.n >= 0 else 0
+        if self.indptr[0] != 0 or np.any(np.diff(self.indptr) < 0):
+            raise ValueError("indptr must start at 0 and be non-decreasing")
+        nnz = int(self.indptr[-1])
         if self.indices.shape != (nnz,) or self.weights.shape != (nnz,):
             raise ValueError(
                 f"indices and weights must have shape ({nnz},) to match indptr[-1], "
