@@ -113,13 +113,18 @@ _SORTABLE_NEG_INF = np.int32(_NEG_INF.view(np.int32) ^ _SIGN_FREE)
 
 
 @kernel(inline=True)
-def _tq_mark(q, i):
-    """Record that ``q.keys[i]`` changed."""
-    b = i >> BLOCK_SHIFT
+def _tq_mark_block(q, b):
+    """Record that block ``b`` holds a changed key."""
     if q.dirty[b] == 0:
         q.dirty[b] = 1
         q.dirty_list[q.dirty_count[0]] = b
         q.dirty_count[0] += 1
+
+
+@kernel(inline=True)
+def _tq_mark(q, i):
+    """Record that ``q.keys[i]`` changed."""
+    _tq_mark_block(q, i >> BLOCK_SHIFT)
 
 
 @kernel(inline=True)
@@ -128,10 +133,7 @@ def _tq_mark_range(q, lo, hi):
     if hi <= lo:
         return
     for b in range(lo >> BLOCK_SHIFT, ((hi - 1) >> BLOCK_SHIFT) + 1):
-        if q.dirty[b] == 0:
-            q.dirty[b] = 1
-            q.dirty_list[q.dirty_count[0]] = b
-            q.dirty_count[0] += 1
+        _tq_mark_block(q, b)
 
 
 @kernel(inline=True)
