@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from eventhorizon.checks import check_eps
 from eventhorizon.network import RateNetwork
 
 __all__ = ["DenseResult", "DenseReference"]
@@ -141,9 +142,7 @@ class DenseReference:
         state_x : array_like, optional
             Warm start (all neurons' outputs); zeros by default.
         """
-        if isinstance(eps, bool) or not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-        return self._run(inputs, float(eps), int(max_sweeps), state_x)
+        return self._run(inputs, check_eps(eps), int(max_sweeps), state_x)
 
     def looped(self, inputs, steps=30, state_x=None):
         """Exactly ``steps`` sweeps (LoopedMLP-``steps``)."""
@@ -159,8 +158,7 @@ class DenseReference:
         net = self.network
         if not self.hoist_inputs:
             raise ValueError("settle_batch needs a DenseReference built with hoist_inputs=True")
-        if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        eps = check_eps(eps)
         batch = np.asarray(inputs, dtype=np.float32)
         if batch.ndim != 2 or batch.shape[1] != net.n_inputs:
             raise ValueError(f"inputs must have shape (batch, {net.n_inputs}), got {batch.shape}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from eventhorizon import kernels as K
+from eventhorizon.checks import check_eps
 from eventhorizon.network import RateNetwork
 from scheduler.queues import new_queue
 
@@ -100,12 +101,6 @@ class NotSettledError(RuntimeError):
     def __init__(self, result):
         super().__init__(result.message)
         self.result = result
-
-
-def _check_eps(eps):
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not np.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    return np.float32(eps)
 
 
 def _check_state(network, state):
@@ -202,7 +197,7 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
     """
     if not isinstance(network, RateNetwork):
         raise TypeError(f"network must be a RateNetwork, got {type(network).__name__}")
-    eps32 = _check_eps(eps)
+    eps32 = np.float32(check_eps(eps))
     st = _check_state(network, state)
     if on_budget not in ("raise", "return"):
         raise ValueError(f"on_budget must be 'raise' or 'return', got {on_budget!r}")
