@@ -113,7 +113,7 @@ def _deliver(net, st, q, j, d):
     return net.syn.indptr[j + 1] - net.syn.indptr[j]
 
 
-@kernel
+@kernel(refcount=False)
 def _init_keys(net, st, q):
     """Evaluate every neuron's exact pending change and (re)build the queue."""
     keys = q.keys
@@ -124,7 +124,7 @@ def _init_keys(net, st, q):
     _q_changed_range(q, 0, keys.shape[0])
 
 
-@kernel
+@kernel(refcount=False)
 def _apply_boundary(net, st, q, bnd, stats, counts):
     """Broadcast clamp changes and inject currents (boundary events)."""
     for m in range(bnd.clamp_ids.shape[0]):
@@ -170,7 +170,7 @@ def _update_neuron(net, st, q, j, eps, stats, counts):
         _q_changed(q, j)
 
 
-@kernel
+@kernel(refcount=False)
 def _settle(net, st, q, bnd, eps, max_updates, stats, counts):
     """Apply boundary events, then pop and update neurons until no key exceeds ``eps``.
 

@@ -155,7 +155,7 @@ def new_heap(n):
 # --------------------------------------------------------------------------
 
 
-@kernel
+@kernel(refcount=False)
 def _sift_up(h, p):
     keys = h.keys
     heap = h.heap
@@ -175,7 +175,7 @@ def _sift_up(h, p):
     return p
 
 
-@kernel
+@kernel(refcount=False)
 def _sift_down(h, p):
     keys = h.keys
     heap = h.heap
@@ -201,12 +201,12 @@ def _sift_down(h, p):
     return p
 
 
-@kernel
+@kernel(refcount=False)
 def _heap_contains(h, i):
     return h.pos[i] >= 0
 
 
-@kernel
+@kernel(refcount=False)
 def _heap_set(h, i, key):
     keys = h.keys
     p = h.pos[i]
@@ -227,7 +227,7 @@ def _heap_set(h, i, key):
             _sift_down(h, p)
 
 
-@kernel
+@kernel(refcount=False)
 def _heap_changed(h, i):
     """Restore order after ``h.keys[i]`` was written directly (insert ``i`` if absent)."""
     p = h.pos[i]
@@ -237,7 +237,7 @@ def _heap_changed(h, i):
         _sift_down(h, p)
 
 
-@kernel
+@kernel(refcount=False)
 def _remove_at(h, p):
     """Remove the entry at heap position ``p`` (``0 <= p < size``)."""
     heap = h.heap
@@ -254,7 +254,7 @@ def _remove_at(h, p):
             _sift_down(h, p)
 
 
-@kernel
+@kernel(refcount=False)
 def _heap_peek_max(h):
     if h.size[0] == 0:
         return np.int64(-1), np.float32(-np.inf)
@@ -262,7 +262,7 @@ def _heap_peek_max(h):
     return np.int64(i), h.keys[i]
 
 
-@kernel
+@kernel(refcount=False)
 def _heap_pop_max(h):
     if h.size[0] == 0:
         return np.int64(-1), np.float32(-np.inf)
@@ -272,7 +272,7 @@ def _heap_pop_max(h):
     return np.int64(i), k
 
 
-@kernel
+@kernel(refcount=False)
 def _heap_remove(h, i):
     p = h.pos[i]
     if p >= 0:

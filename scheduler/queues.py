@@ -16,6 +16,7 @@ from numba.core import types
 from numba.extending import overload
 
 from scheduler.heap import IndexedHeap, _heap_changed, _heap_peek_max, _sift_down, new_heap
+from scheduler.jit import jit_options
 from scheduler.tournament import TournamentState, _tq_mark, _tq_mark_range, _tq_peek_max, new_tournament
 
 __all__ = ["QUEUES", "new_queue"]
@@ -39,6 +40,11 @@ def new_queue(kind, n):
     return factory(n)
 
 
+# The queue kernels allocate nothing: compile the overloads without reference
+# counting, like the kernels they dispatch to (see ``scheduler.jit.kernel``).
+_NO_REFCOUNT = jit_options(refcount=False)
+
+
 def _is(q, cls):
     return isinstance(q, types.BaseNamedTuple) and q.instance_class is cls
 
@@ -58,7 +64,7 @@ def _q_peek_max(q):
     raise NotImplementedError("_q_peek_max is only callable from Numba kernels")
 
 
-@overload(_q_changed)
+@overload(_q_changed, jit_options=_NO_REFCOUNT)
 def _ov_changed(q, i):
     if _is(q, TournamentState):
         return lambda q, i: _tq_mark(q, i)
@@ -81,7 +87,7 @@ def _heap_changed_range(q, lo, hi):
         _sift_down(q, p)
 
 
-@overload(_q_changed_range)
+@overload(_q_changed_range, jit_options=_NO_REFCOUNT)
 def _ov_changed_range(q, lo, hi):
     if _is(q, TournamentState):
         return lambda q, lo, hi: _tq_mark_range(q, lo, hi)
@@ -90,7 +96,7 @@ def _ov_changed_range(q, lo, hi):
     return None
 
 
-@overload(_q_peek_max)
+@overload(_q_peek_max, jit_options=_NO_REFCOUNT)
 def _ov_peek_max(q):
     if _is(q, TournamentState):
         return lambda q: _tq_peek_max(q)

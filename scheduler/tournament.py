@@ -143,7 +143,7 @@ def _tq_set(q, i, key):
     _tq_mark(q, i)
 
 
-@kernel
+@kernel(refcount=False)
 def _tq_refresh(q):
     """Recompute the maxima of dirty blocks."""
     bits = q.keys.view(np.int32)
@@ -159,7 +159,7 @@ def _tq_refresh(q):
     q.dirty_count[0] = 0
 
 
-@kernel
+@kernel(refcount=False)
 def _tq_peek_max(q):
     """Id with the largest key and that key; ``(-1, -inf)`` when empty.
 
@@ -182,7 +182,7 @@ def _tq_peek_max(q):
     return i, q.keys[i]
 
 
-@kernel
+@kernel(refcount=False)
 def _tq_pop_max(q):
     """Remove and return the id with the largest key and that key."""
     i, key = _tq_peek_max(q)
@@ -192,7 +192,7 @@ def _tq_pop_max(q):
     return i, key
 
 
-@kernel
+@kernel(refcount=False)
 def _tq_remove(q, i):
     """Remove ``i`` (no-op when absent)."""
     if q.keys[i] > _NEG_INF:
