@@ -12,6 +12,12 @@ constant). The scheduler pops the largest key; the popped neuron evaluates
 out-neighbour ``t`` does ``u[t] += w·d`` — one counted multiply-add each —
 and gets a fresh key. Settling ends when no key exceeds ε, hence no pending
 change does.
+
+Clamped neurons are never scheduled: their ``gap`` is ``-inf``, so their key
+is ``-inf`` whatever ``u`` does (no per-synapse mask in the hot loop).
+Boundary events (clamps, currents) happen before any neuron is popped, so
+they only move ``u``; the keys are computed once afterwards, from the same
+formula, which gives the same keys as refreshing them after every event.
 """
 
 from typing import NamedTuple
@@ -61,7 +67,14 @@ class Boundary(NamedTuple):
 
 
 @kernel(inline=True)
-def _axpy_keys(u, u_eval, gap, free, key, w, d, lip):
+def _axpy(u, w, d):
+    """``u += w·d`` over equal-length slices (indexed from 0 so that LLVM vectorises it)."""
+    for k in range(u.shape[0]):
+        u[k] += w[k] * d
+
+
+@kernel(inline=True)
+def _axpy_keys(u, u_eval, gap, key, w, d, lip):
     """``u += w·d`` and refresh the keys, over equal-length slices.
 
     Written over slices indexed from 0 so that Numba emits no negative-index
@@ -71,84 +84,104 @@ def _axpy_keys(u, u_eval, gap, free, key, w, d, lip):
     for k in range(u.shape[0]):
         uk = u[k] + w[k] * d
         u[k] = uk
-        key[k] = free[k] * (lip * abs(uk - u_eval[k]) + gap[k])
+        key[k] = lip * abs(uk - u_eval[k]) + gap[k]
 
 
 @kernel(inline=True)
-def _deliver_segments(net, st, q, j, d):
-    """AXPY ``u[t] += w·d`` over the contiguous segments of row ``j``."""
+def _key(st, lip, i):
+    """Queue key of neuron ``i`` (``-inf`` for clamped neurons, whose gap is ``-inf``)."""
+    return lip * abs(st.u[i] - st.u_eval[i]) + st.gap[i]
+
+
+@kernel(inline=True)
+def _deliver_u(net, st, j, d):
+    """``u[t] += w·d`` over the out-edges of ``j`` (keys untouched); return the MAC count."""
     syn = net.syn
     row_end = syn.indptr[j + 1]
     seg_end = syn.seg_ptr[j + 1]
-    for s in range(syn.seg_ptr[j], seg_end):
-        p0 = syn.seg_pos[s]
-        p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else row_end
-        t0 = np.int64(syn.seg_first[s])
-        t1 = t0 + (p1 - p0)
-        _axpy_keys(st.u[t0:t1], st.u_eval[t0:t1], st.gap[t0:t1], net.free[t0:t1], q.keys[t0:t1],
-                   syn.weights[p0:p1], d, net.lipschitz)
-        _q_changed_range(q, t0, t1)
-
-
-@kernel(inline=True)
-def _deliver_scatter(net, st, q, j, d):
-    """Scatter ``u[t] += w·d`` over the out-edges of row ``j``."""
-    syn = net.syn
-    keys = q.keys
-    lip = net.lipschitz
-    for p in range(syn.indptr[j], syn.indptr[j + 1]):
-        t = syn.indices[p]
-        st.u[t] += syn.weights[p] * d
-        keys[t] = net.free[t] * (lip * abs(st.u[t] - st.u_eval[t]) + st.gap[t])
-        _q_changed(q, t)
+    if seg_end > syn.seg_ptr[j]:
+        for s in range(syn.seg_ptr[j], seg_end):
+            p0 = syn.seg_pos[s]
+            p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else row_end
+            t0 = np.int64(syn.seg_first[s])
+            t1 = t0 + (p1 - p0)
+            _axpy(st.u[t0:t1], syn.weights[p0:p1], d)
+    else:
+        for p in range(syn.indptr[j], row_end):
+            st.u[syn.indices[p]] += syn.weights[p] * d
+    return row_end - syn.indptr[j]
 
 
 @kernel(inline=True)
 def _deliver(net, st, q, j, d):
-    """Deliver a change ``d`` of neuron ``j`` to its out-neighbours; return the MAC count."""
-    if net.syn.seg_ptr[j + 1] > net.syn.seg_ptr[j]:
-        _deliver_segments(net, st, q, j, d)
-    else:
-        _deliver_scatter(net, st, q, j, d)
-    return net.syn.indptr[j + 1] - net.syn.indptr[j]
+    """``u[t] += w·d`` over the out-edges of ``j``, refreshing their keys; return the MAC count.
 
-
-@kernel(refcount=False)
-def _init_keys(net, st, q):
-    """Evaluate every neuron's exact pending change and (re)build the queue."""
+    Rows with a segment table get SIMD AXPYs over contiguous target runs,
+    the others a scatter.
+    """
+    syn = net.syn
+    lip = net.lipschitz
     keys = q.keys
-    for i in range(keys.shape[0]):
-        st.u_eval[i] = st.u[i]
-        st.gap[i] = abs(_rho(net.activation, st.u[i]) - st.x[i])
-        keys[i] = net.free[i] * st.gap[i]
-    _q_changed_range(q, 0, keys.shape[0])
+    row_end = syn.indptr[j + 1]
+    seg_end = syn.seg_ptr[j + 1]
+    if seg_end > syn.seg_ptr[j]:
+        for s in range(syn.seg_ptr[j], seg_end):
+            p0 = syn.seg_pos[s]
+            p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else row_end
+            t0 = np.int64(syn.seg_first[s])
+            t1 = t0 + (p1 - p0)
+            _axpy_keys(st.u[t0:t1], st.u_eval[t0:t1], st.gap[t0:t1], keys[t0:t1],
+                       syn.weights[p0:p1], d, lip)
+            _q_changed_range(q, t0, t1)
+    else:
+        for p in range(syn.indptr[j], row_end):
+            t = syn.indices[p]
+            st.u[t] += syn.weights[p] * d
+            keys[t] = _key(st, lip, t)
+            _q_changed(q, t)
+    return row_end - syn.indptr[j]
 
 
 @kernel(refcount=False)
-def _apply_boundary(net, st, q, bnd, stats, counts):
-    """Broadcast clamp changes and inject currents (boundary events)."""
+def _init_eval(net, st):
+    """Evaluate every free neuron's exact pending change (``u_eval``, ``gap``)."""
+    neg_inf = np.float32(-np.inf)
+    for i in range(st.u.shape[0]):
+        st.u_eval[i] = st.u[i]
+        st.gap[i] = abs(_rho(net.activation, st.u[i]) - st.x[i]) if net.free[i] != 0 else neg_inf
+
+
+@kernel(refcount=False)
+def _apply_boundary(net, st, bnd, stats, counts):
+    """Broadcast clamp changes and inject currents (boundary events; keys are built after)."""
     for m in range(bnd.clamp_ids.shape[0]):
         i = bnd.clamp_ids[m]
         d = bnd.clamp_values[m] - st.x[i]
         if d != 0:
             st.x[i] = bnd.clamp_values[m]
-            n_ops = _deliver(net, st, q, i, d)
+            n_ops = _deliver_u(net, st, i, d)
             stats[INPUT_SYNAPTIC_OPS] += n_ops
             stats[SYNAPTIC_OPS] += n_ops
-            stats[QUEUE_OPS] += n_ops
+            stats[QUEUE_OPS] += n_ops  # each target's key changes (applied in _init_keys)
             stats[INPUT_BROADCASTS] += 1
             counts[i] += 1
     for m in range(bnd.current_ids.shape[0]):
-        i = bnd.current_ids[m]
-        st.u[i] += bnd.current_values[m]
-        q.keys[i] = net.free[i] * (net.lipschitz * abs(st.u[i] - st.u_eval[i]) + st.gap[i])
-        _q_changed(q, i)
+        st.u[bnd.current_ids[m]] += bnd.current_values[m]
         stats[QUEUE_OPS] += 1
+
+
+@kernel(refcount=False)
+def _init_keys(net, st, q):
+    """Compute every key and (re)build the queue."""
+    keys = q.keys
+    for i in range(keys.shape[0]):
+        keys[i] = _key(st, net.lipschitz, i)
+    _q_changed_range(q, 0, keys.shape[0])
 
 
 @kernel(inline=True)
 def _update_neuron(net, st, q, j, eps, stats, counts):
-    """Evaluate popped neuron ``j``; broadcast if its change exceeds ``eps``."""
+    """Evaluate popped (free) neuron ``j``; broadcast if its change exceeds ``eps``."""
     stats[NEURON_UPDATES] += 1
     stats[QUEUE_OPS] += 1
     x_new = _rho(net.activation, st.u[j])
@@ -166,7 +199,7 @@ def _update_neuron(net, st, q, j, eps, stats, counts):
         counts[j] += 1
     else:
         st.gap[j] = abs(d)
-        q.keys[j] = net.free[j] * abs(d)
+        q.keys[j] = abs(d)
         _q_changed(q, j)
 
 
@@ -177,8 +210,9 @@ def _settle(net, st, q, bnd, eps, max_updates, stats, counts):
     Returns True when settled, False when ``max_updates`` neuron updates were
     spent first.
     """
+    _init_eval(net, st)
+    _apply_boundary(net, st, bnd, stats, counts)
     _init_keys(net, st, q)
-    _apply_boundary(net, st, q, bnd, stats, counts)
     updates = 0
     while True:
         j, key = _q_peek_max(q)
