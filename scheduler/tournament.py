@@ -105,8 +105,13 @@ def new_tournament(n, keys=None):
 
 @kernel(inline=True)
 def _sortable(bits):
-    """Map float32 bits (as int32) to an int32 that orders like the float."""
-    return bits ^ ((bits >> 31) & _SIGN_FREE)
+    """Map float32 bits (as int32) to an int32 that orders like the float.
+
+    It is its own inverse. The result is cast back to int32: Numba computes
+    int32 arithmetic in int64, and a max over int64 vectorises at half the
+    width.
+    """
+    return np.int32(bits ^ ((bits >> 31) & _SIGN_FREE))
 
 
 _SORTABLE_NEG_INF = np.int32(_NEG_INF.view(np.int32) ^ _SIGN_FREE)
@@ -143,6 +148,28 @@ def _tq_set(q, i, key):
     _tq_mark(q, i)
 
 
+@kernel(inline=True)
+def _first_equal(values, target, none):
+    """Lowest ``k`` with ``values[k] == target``, else ``none``.
+
+    Branch-free (a min reduction) so that it vectorises, unlike a loop that
+    stops at the first match.
+    """
+    first = none
+    for k in range(values.shape[0]):
+        first = min(first, k if values[k] == target else none)
+    return first
+
+
+@kernel(inline=True)
+def _block_sortable_max(bits):
+    """Largest sortable key of a block's keys (given as int32 bits)."""
+    best = _SORTABLE_NEG_INF
+    for k in range(bits.shape[0]):
+        best = max(best, _sortable(bits[k]))
+    return best
+
+
 @kernel(refcount=False)
 def _tq_refresh(q):
     """Recompute the maxima of dirty blocks."""
@@ -151,11 +178,7 @@ def _tq_refresh(q):
     for d in range(q.dirty_count[0]):
         b = q.dirty_list[d]
         q.dirty[b] = 0
-        block = bits[b << BLOCK_SHIFT:min((b + 1) << BLOCK_SHIFT, n)]
-        best = _SORTABLE_NEG_INF
-        for k in range(block.shape[0]):
-            best = max(best, _sortable(block[k]))
-        q.block_max[b] = best
+        q.block_max[b] = _block_sortable_max(bits[b << BLOCK_SHIFT:min((b + 1) << BLOCK_SHIFT, n)])
     q.dirty_count[0] = 0
 
 
@@ -167,18 +190,17 @@ def _tq_peek_max(q):
     """
     if q.dirty_count[0] > 0:
         _tq_refresh(q)
+    block_max = q.block_max
     best = _SORTABLE_NEG_INF
-    for b in range(q.block_max.shape[0]):
-        best = max(best, q.block_max[b])
+    for b in range(block_max.shape[0]):
+        best = max(best, block_max[b])
     if best == _SORTABLE_NEG_INF:
         return -1, _NEG_INF
-    b = 0
-    while q.block_max[b] != best:
-        b += 1
+    b = _first_equal(block_max, best, block_max.shape[0])
     bits = q.keys.view(np.int32)
-    i = b << BLOCK_SHIFT
-    while _sortable(bits[i]) != best:
-        i += 1
+    lo = b << BLOCK_SHIFT
+    # _sortable is its own inverse: search the block for the raw bits
+    i = lo + _first_equal(bits[lo:min(lo + BLOCK, bits.shape[0])], _sortable(best), BLOCK)
     return i, q.keys[i]
 
 
