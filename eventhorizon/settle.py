@@ -17,6 +17,12 @@ from scheduler.queues import new_queue
 
 __all__ = ["RateState", "SettleStats", "SettleResult", "NotSettledError", "settle"]
 
+# No boundary events of a kind: shared empty arrays (nothing is ever written to them).
+_NO_IDS = np.zeros(0, np.int32)
+_NO_VALUES = np.zeros(0, np.float32)
+_STATS_ORDER = np.array([K.SYNAPTIC_OPS, K.BROADCASTS, K.INPUT_SYNAPTIC_OPS, K.INPUT_BROADCASTS,
+                         K.NEURON_UPDATES, K.QUEUE_OPS])
+
 @dataclass(frozen=True)
 class RateState:
     """State of every neuron: accumulated input ``u`` and broadcast value ``x``.
@@ -60,9 +66,7 @@ class SettleStats:
 
     @classmethod
     def from_array(cls, arr):
-        order = (K.SYNAPTIC_OPS, K.BROADCASTS, K.INPUT_SYNAPTIC_OPS, K.INPUT_BROADCASTS,
-                 K.NEURON_UPDATES, K.QUEUE_OPS)
-        return cls(*(int(arr[i]) for i in order))
+        return cls(*arr[_STATS_ORDER].tolist())
 
     def as_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -121,7 +125,7 @@ def _check_state(network, state):
 
 def _check_currents(network, currents):
     if currents is None:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        return _NO_IDS, _NO_VALUES
     ids, values = currents
     ids = np.asarray(ids, dtype=np.int64)
     values = np.asarray(values, dtype=np.float32)
@@ -202,7 +206,7 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
     if on_budget not in ("raise", "return"):
         raise ValueError(f"on_budget must be 'raise' or 'return', got {on_budget!r}")
     if inputs is None:
-        clamp_ids, clamp_values = np.zeros(0, np.int32), np.zeros(0, np.float32)
+        clamp_ids, clamp_values = _NO_IDS, _NO_VALUES
     else:
         clamp_ids, clamp_values = network.input_ids, network.check_input_vector(inputs)
     cur_ids, cur_values = _check_currents(network, currents)
@@ -210,7 +214,8 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
     queue = new_queue(scheduler, network.n)
     stats = np.zeros(K.N_STATS, dtype=np.int64)
     counts = np.zeros(network.n, dtype=np.int32)
-    arrays = K.StateArrays(st.u, st.x, np.empty_like(st.u), np.empty_like(st.u))
+    scratch = np.empty((2, network.n), dtype=np.float32)  # u_eval, gap: one allocation
+    arrays = K.StateArrays(st.u, st.x, scratch[0], scratch[1])
     boundary = K.Boundary(clamp_ids, clamp_values, cur_ids, cur_values)
     settled = K._settle(net_arrays(network), arrays, queue, boundary, eps32, budget, stats, counts)
     stats_obj = SettleStats.from_array(stats)
