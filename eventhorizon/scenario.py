@@ -2,26 +2,39 @@
 
 A scenario describes one experiment. Sections:
 
-``[network]``   the synapse graph (a generator and its parameters) and the neuron model;
-``[input]``     where input vectors come from (Fashion-MNIST IDX files or generated);
-``[dynamics]``  event-driven settling: ε, scheduler queue, event budget;
-``[flops]``     settings of the event-vs-dense comparison.
+``[network]``     the synapse graph (a generator and its parameters, or a weight file) and the neuron model;
+``[input]``       where input vectors come from (Fashion-MNIST IDX files or generated);
+``[dynamics]``    mode and event-driven settling: ε, scheduler queue, event budget;
+``[run]``         how much to run (samples), the master seed, checkpointing;
+``[output]``      what a run writes besides its metrics;
+``[flops]``       settings of the event-vs-dense comparison;
+``[learning]``, ``[plasticity]``  reserved for features not built yet: a
+scenario that uses them is refused, never silently ignored.
+
+Seeds: ``run.seed`` is the master seed. ``network.seed`` and ``input.seed``
+may pin their own; where they are absent they are the master seed (network)
+and the master seed + 1 (generated input), so ``eventhorizon run --seed N``
+changes everything that is not pinned.
 
 Validation uses pydantic; every error is re-raised as :class:`ScenarioError`
 naming the file, the key path, what was given and what was expected.
 """
 
 import difflib
+import json
+import re
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from eventhorizon.models import RATE_MODELS
 
-__all__ = ["ScenarioError", "Scenario", "load_scenario", "parse_scenario", "build_network", "build_inputs"]
+__all__ = ["ScenarioError", "Scenario", "load_scenario", "parse_scenario", "read_document", "apply_overrides",
+           "dump_scenario", "bundled_scenarios", "resolve_scenario", "build_network", "build_inputs"]
 
 
 class ScenarioError(ValueError):
@@ -29,10 +42,17 @@ class ScenarioError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML values are typed, so ``samples = true`` or ``epsilon = "1e-3"`` is an error, not 1 or 0.001;
+    # finite floats only: no setting means anything at ±inf, and NaN/inf would not survive dump_scenario.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 Activation = Literal[tuple(RATE_MODELS)]  # type: ignore[valid-type]
+
+
+NOT_YET = "is not implemented yet"
+
+INT64_MAX = 2**63 - 1  # TOML integers are 64-bit signed
 
 
 class InputRecurrentNetwork(_Section):
@@ -41,10 +61,10 @@ class InputRecurrentNetwork(_Section):
     generator: Literal["input_recurrent"]
     inputs: int = Field(gt=0, description="number of clamped input neurons")
     hidden: int = Field(gt=0, description="number of hidden (free) neurons")
-    spectral_norm: float = Field(ge=0, lt=1, description="spectral norm of the hidden-to-hidden weights")
+    spectral_norm: float = Field(ge=0, lt=1, description="spectral norm of the hidden-to-hidden weights (dimensionless)")
     recurrent_density: float = Field(1.0, gt=0, le=1, description="fraction of hidden pairs connected")
-    activation: Activation = "tanh"
-    seed: int = Field(0, ge=0, description="random seed")
+    activation: Activation = Field("tanh", description="neuron model ρ")
+    seed: int | None = Field(None, ge=0, description="random seed of the weights; default: run.seed")
 
 
 class LayeredNetwork(_Section):
@@ -52,22 +72,22 @@ class LayeredNetwork(_Section):
 
     generator: Literal["layered"]
     sizes: list[Annotated[int, Field(gt=0)]] = Field(min_length=2, description="layer sizes; the first is clamped")
-    feedback: bool = False
-    density: float = Field(1.0, gt=0, le=1)
-    activation: Activation = "tanh"
-    seed: int = Field(0, ge=0, description="random seed")
+    feedback: bool = Field(False, description="add symmetric feedback (W_back = W_forwardᵀ)")
+    density: float = Field(1.0, gt=0, le=1, description="fraction of layer-to-layer pairs connected")
+    activation: Activation = Field("tanh", description="neuron model ρ")
+    seed: int | None = Field(None, ge=0, description="random seed of the weights; default: run.seed")
 
 
 class RandomSparseNetwork(_Section):
     """Random directed graph; the first ``inputs`` neurons are clamped."""
 
     generator: Literal["random_sparse"]
-    neurons: int = Field(gt=0)
-    inputs: int = Field(ge=0)
-    density: float = Field(gt=0, le=1)
+    neurons: int = Field(gt=0, description="number of neurons, inputs included")
+    inputs: int = Field(ge=0, description="number of clamped input neurons (ids 0 … inputs−1)")
+    density: float = Field(gt=0, le=1, description="probability of each directed pair being connected")
     weight_scale: float = Field(0.4, gt=0, description="spread of a neuron's summed input per unit input spread")
-    activation: Activation = "tanh"
-    seed: int = Field(0, ge=0, description="random seed")
+    activation: Activation = Field("tanh", description="neuron model ρ")
+    seed: int | None = Field(None, ge=0, description="random seed of the graph and weights; default: run.seed")
 
     @model_validator(mode="after")
     def _inputs_fit(self):
@@ -76,17 +96,32 @@ class RandomSparseNetwork(_Section):
         return self
 
 
+class FileNetwork(_Section):
+    """Weights read from a file: ``A[pre, post]`` as a scipy.sparse ``.npz`` (``save_npz``) or a dense ``.npy``."""
+
+    generator: Literal["file"]
+    path: str = Field(description="weight file, relative to the scenario file")
+    inputs: int = Field(ge=0, description="number of clamped input neurons (ids 0 … inputs−1)")
+    activation: Activation = Field("tanh", description="neuron model ρ")
+
+    @field_validator("path")
+    @classmethod
+    def _known_suffix(cls, value):
+        if not value.endswith((".npz", ".npy")):
+            raise ValueError(f"expected a .npz (scipy.sparse) or .npy (dense) weight file, got {value!r}")
+        return value
+
+
 NetworkSection = Annotated[
-    Union[InputRecurrentNetwork, LayeredNetwork, RandomSparseNetwork], Field(discriminator="generator")
+    Union[InputRecurrentNetwork, LayeredNetwork, RandomSparseNetwork, FileNetwork], Field(discriminator="generator")
 ]
 
 
 class FashionMnistInput(_Section):
-    """Fashion-MNIST images (IDX files; see eventhorizon.datasets)."""
+    """Fashion-MNIST images, pixels scaled to [0, 1] (IDX files; see eventhorizon.datasets)."""
 
     source: Literal["fashion_mnist"]
-    split: Literal["train", "test"] = "test"
-    samples: int = Field(gt=0, le=70000)
+    split: Literal["train", "test"] = Field("test", description="which IDX files: 60 000 train or 10 000 test images")
     data_dir: str | None = Field(None, description="directory of the IDX files; default: $EVENTHORIZON_FASHION_MNIST "
                                                    "or /usr/share/datasets/fashion-mnist")
 
@@ -95,39 +130,125 @@ class GeneratedInput(_Section):
     """Random stimuli in [0, 1], each entry nonzero with probability ``density``."""
 
     source: Literal["generated"]
-    samples: int = Field(gt=0)
-    density: float = Field(0.5, gt=0, le=1)
-    seed: int = Field(0, ge=0, description="random seed")
+    density: float = Field(0.5, gt=0, le=1, description="probability of each input being nonzero")
+    seed: int | None = Field(None, ge=0, description="random seed of the stimuli; default: run.seed + 1")
 
 
 InputSection = Annotated[Union[FashionMnistInput, GeneratedInput], Field(discriminator="source")]
 
 
 class DynamicsSection(_Section):
-    mode: Literal["rate"] = "rate"
-    epsilon: float = Field(gt=0, description="broadcast threshold ε (output units)")
-    scheduler: Literal["tournament", "heap"] = "tournament"
-    max_updates: int | None = Field(None, gt=0, description="event budget per settle (neuron updates)")
+    """How the network evolves."""
+
+    mode: Literal["rate", "spiking"] = Field("rate", description="rate: event-driven settling to a fixed point; "
+                                                                 "spiking: reserved")
+    epsilon: float = Field(gt=0, description="broadcast threshold ε, in output units (ρ's range)")
+    scheduler: Literal["tournament", "heap"] = Field("tournament", description="priority queue ordering the neurons")
+    max_updates: int | None = Field(None, gt=0, description="event budget per sample, in neuron updates; "
+                                                            "default 1000 × neurons")
+
+    @field_validator("mode")
+    @classmethod
+    def _mode_built(cls, value):
+        if value == "spiking":
+            raise ValueError(f"mode 'spiking' {NOT_YET}; use mode = 'rate'")
+        return value
+
+
+class RunSection(_Section):
+    """How much to run, with which seed, and how often to checkpoint."""
+
+    samples: int = Field(gt=0, description="input samples, each settled from rest (Fashion-MNIST: at most the split's size)")
+    seed: int = Field(0, ge=0, lt=INT64_MAX, description="master seed; network.seed defaults to it, "
+                                                          "input.seed to it + 1")
+    compare_dense: bool = Field(True, description="also settle every sample densely and count its multiply-adds")
+    checkpoint_seconds: float = Field(5.0, gt=0, description="wall-clock seconds between checkpoints")
+    epochs: int | None = Field(None, description="reserved for [learning]")
+    duration: float | None = Field(None, description="reserved for spiking mode (simulated seconds)")
+
+    @field_validator("epochs", "duration", mode="before")
+    @classmethod
+    def _reserved(cls, value, info):
+        if value is not None:
+            raise ValueError(f"run.{info.field_name} {NOT_YET}: it belongs to "
+                             f"{'[learning]' if info.field_name == 'epochs' else 'spiking mode'}; remove it")
+        return value
+
+
+class OutputSection(_Section):
+    """What a run writes besides metrics.json, samples.npz, scenario.toml and run.log."""
+
+    figures: bool = Field(True, description="draw the PNG figures at the end of the run")
+    save_states: bool = Field(False, description="save every sample's final outputs x (samples × neurons, float32) "
+                                                 "to states.npy")
+    snapshots: list[float] | None = Field(None, description="reserved for [plasticity] (topology snapshots)")
+
+    @field_validator("snapshots", mode="before")
+    @classmethod
+    def _reserved(cls, value):
+        if value is not None:
+            raise ValueError(f"output.snapshots {NOT_YET}: it belongs to [plasticity]; remove it")
+        return value
 
 
 class FlopsSection(_Section):
+    """``eventhorizon flops``: timing repeats."""
+
     repeats: int = Field(3, gt=0, description="timing repeats; medians are reported")
+
+
+def _reserved_section(name, what):
+    def check(value):
+        if value is not None:
+            raise ValueError(f"[{name}] ({what}) {NOT_YET}; remove the section")
+        return value
+    return check
 
 
 class Scenario(_Section):
     """A validated scenario."""
 
-    description: str = ""
+    description: str = Field("", description="one line saying what the scenario shows")
     network: NetworkSection
     input: InputSection
     dynamics: DynamicsSection
+    run: RunSection
+    output: OutputSection = OutputSection()
     flops: FlopsSection = FlopsSection()
+    learning: dict | None = Field(None, description="reserved: EqProp learning")
+    plasticity: dict | None = Field(None, description="reserved: structural plasticity")
+
+    _check_learning = field_validator("learning", mode="before")(_reserved_section("learning", "EqProp learning"))
+    _check_plasticity = field_validator("plasticity", mode="before")(
+        _reserved_section("plasticity", "structural plasticity"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_seeds(cls, data):
+        """Fill absent network/input seeds from ``run.seed`` (only when all three are well-formed)."""
+        if not isinstance(data, dict):
+            return data
+        run, network, inputs = (data.get(k) for k in ("run", "network", "input"))
+        seed = run.get("seed", 0) if isinstance(run, dict) else None
+        if type(seed) is not int or not 0 <= seed < INT64_MAX:
+            return data
+        data = dict(data)
+        if isinstance(network, dict) and network.get("generator") != "file" and network.get("seed") is None:
+            data["network"] = {**network, "seed": seed}
+        if isinstance(inputs, dict) and inputs.get("source") == "generated" and inputs.get("seed") is None:
+            data["input"] = {**inputs, "seed": seed + 1}
+        return data
 
     @model_validator(mode="after")
     def _input_width(self):
-        width = _input_count(self.network)
-        if isinstance(self.input, FashionMnistInput) and width != 784:
-            raise ValueError(f"Fashion-MNIST images have 784 pixels but the network has {width} inputs")
+        if isinstance(self.input, FashionMnistInput):
+            width = _input_count(self.network)
+            if width is not None and width != 784:
+                raise ValueError(f"Fashion-MNIST images have 784 pixels but the network has {width} inputs")
+            limit = 60000 if self.input.split == "train" else 10000
+            if self.run.samples > limit:
+                raise ValueError(f"run.samples = {self.run.samples} but the Fashion-MNIST {self.input.split} split "
+                                 f"has {limit} images")
         return self
 
 
@@ -150,6 +271,25 @@ def _tag_of(member):
     return None
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key_text(part):
+    """A key as it appears in a key path: bare if TOML allows, else quoted (so a path stays one line)."""
+    if isinstance(part, int) or (isinstance(part, str) and _BARE_KEY.fullmatch(part)):
+        return str(part)
+    return json.dumps(str(part), ensure_ascii=False)
+
+
+def _shown(value, limit=80):
+    """``repr(value)`` cut to ``limit`` characters; never raises (huge ints, deep nesting)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # int too long for str(), or nested too deeply
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _walk(loc):
     """Key path shown to the user, and the section model that holds its last key.
 
@@ -160,7 +300,7 @@ def _walk(loc):
     model, parent, parts, i = Scenario, None, [], 0
     while i < len(loc):
         part, i = loc[i], i + 1
-        parts.append(str(part))
+        parts.append(part)
         parent = model
         if model is None or not isinstance(part, str) or part not in model.model_fields:
             model = None
@@ -176,26 +316,60 @@ def _walk(loc):
 
 def _format_error(error):
     parts, parent = _walk(error["loc"])
-    path = ".".join(parts) or "(top level)"
+    path = ".".join(_key_text(p) for p in parts) or "(top level)"
     if error["type"] == "extra_forbidden":
         known = sorted(parent.model_fields) if parent is not None else []
-        hint = difflib.get_close_matches(parts[-1], known, n=1)
+        hint = difflib.get_close_matches(str(parts[-1]), known, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else (f"; known keys: {', '.join(known)}" if known else "")
         return f"{path}: unknown key{suggestion}"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) else f" (given: {given!r})"
+    shown = "" if isinstance(given, dict) else f" (given: {_shown(given)})"
     return f"{path}: {error['msg']}{shown}"
 
 
-def parse_scenario(document, source="<string>"):
+def _out_of_range_ints(document):
+    """Key paths of integers outside the 64-bit range TOML allows (iterative: no recursion limit)."""
+    found, stack = [], [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((path + (k,), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((path + (i,), v) for i, v in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            found.append(".".join(_key_text(p) for p in path) or "(top level)")
+    return sorted(found)
+
+
+def _weight_file(value, base_dir):
+    """The weight file ``network.path`` names, resolved against ``base_dir``, and whether it exists."""
+    path = Path(value)
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # ~user whose home directory is unknown
+        pass
+    if not path.is_absolute():
+        path = Path(base_dir or ".") / path
+    try:
+        return path.resolve(), path.is_file()
+    except (OSError, ValueError):  # name too long, NUL byte
+        return path, False
+
+
+def parse_scenario(document, source="<string>", base_dir=None):
     """Validate a parsed TOML document (a dict) as a scenario.
+
+    A weight file's relative ``network.path`` is resolved against
+    ``base_dir`` (the scenario file's directory) and must exist. Integers
+    must fit in 64 bits, as the TOML specification requires.
 
     Examples
     --------
     >>> doc = {"network": {"generator": "input_recurrent", "inputs": 4, "hidden": 8, "spectral_norm": 0.5},
-    ...        "input": {"source": "generated", "samples": 2}, "dynamics": {"epsilon": 1e-3}}
-    >>> parse_scenario(doc).network.hidden
-    8
+    ...        "input": {"source": "generated"}, "dynamics": {"epsilon": 1e-3}, "run": {"samples": 2}}
+    >>> sc = parse_scenario(doc)
+    >>> sc.network.hidden, sc.network.seed, sc.input.seed
+    (8, 0, 1)
     >>> doc["dynamics"]["epsilom"] = 1
     >>> parse_scenario(doc)
     Traceback (most recent call last):
@@ -204,66 +378,229 @@ def parse_scenario(document, source="<string>"):
     """
     if not isinstance(document, dict):
         raise ScenarioError(f"{source}: a scenario must be a TOML table, got {type(document).__name__}")
+    big = _out_of_range_ints(document)
+    if big:
+        raise ScenarioError(f"{source}: " + f"\n{source}: ".join(
+            f"{p}: integer outside the 64-bit range TOML allows (-2**63 … 2**63-1)" for p in big))
     try:
-        return Scenario.model_validate(document)
+        scenario = Scenario.model_validate(document)
     except ValidationError as exc:
         lines = [_format_error(e) for e in exc.errors()]
         raise ScenarioError(f"{source}: " + f"\n{source}: ".join(lines)) from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: document nested too deeply") from None
+    if isinstance(scenario.network, FileNetwork):
+        path, exists = _weight_file(scenario.network.path, base_dir)
+        if not exists:
+            raise ScenarioError(f"{source}: network.path: no such weight file: {_shown(str(path))}")
+        network = scenario.network.model_copy(update={"path": str(path)})
+        scenario = scenario.model_copy(update={"network": network})
+    return scenario
 
 
-def load_scenario(path):
-    """Read and validate a scenario file.
+def read_document(path):
+    """The TOML document of a scenario file, as a dict.
 
     Raises
     ------
     ScenarioError
-        Missing or unreadable file, invalid TOML (with line and column), or
-        invalid content (with the key path).
+        Missing or unreadable file, or invalid TOML (with line and column).
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: NUL byte in the name
         raise ScenarioError(f"{path}: cannot read scenario file: {exc}") from None
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: invalid TOML: {exc}") from None
-    return parse_scenario(document, source=str(path))
+    except ValueError:  # tomllib lets int() refuse a decimal integer of more than 4300 digits
+        raise ScenarioError(f"{path}: invalid TOML: an integer is too long (TOML integers are 64-bit)") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: invalid TOML: arrays or inline tables nested too deeply") from None
+
+
+def load_scenario(path, overrides=()):
+    """Read and validate a scenario file, after applying ``--set`` style overrides.
+
+    Parameters
+    ----------
+    path : str or Path
+    overrides : sequence of str
+        ``"key.path=value"`` items; see :func:`apply_overrides`.
+
+    Raises
+    ------
+    ScenarioError
+        Missing or unreadable file, invalid TOML (with line and column), a
+        malformed override, or invalid content (with the key path).
+
+    Examples
+    --------
+    >>> sc = load_scenario(bundled_scenarios()["quickstart"], ["run.samples=5"])
+    >>> sc.run.samples
+    5
+    """
+    path = Path(path)
+    document = apply_overrides(read_document(path), overrides)
+    return parse_scenario(document, source=str(path), base_dir=path.parent)
+
+
+def _parse_value(text):
+    try:
+        parsed = tomllib.loads(f"v = {text}")
+    except (ValueError, RecursionError):  # TOMLDecodeError, a too long integer, too deep nesting
+        return text  # a bare word is a string: --set network.activation=tanh
+    # "1\nx = 2" parses as two keys: the text is not one TOML value, so it is a string
+    return parsed["v"] if list(parsed) == ["v"] else text
+
+
+def apply_overrides(document, overrides):
+    """A copy of ``document`` with ``key.path=value`` overrides applied.
+
+    Values are parsed as TOML values (``1e-3``, ``true``, ``[784, 10]``,
+    ``"text"``); anything that is not one valid TOML value is taken as a
+    string. A single string is one override.
+
+    Examples
+    --------
+    >>> apply_overrides({"run": {"samples": 3}}, ["run.samples=10", "network.activation=tanh"])
+    {'run': {'samples': 10}, 'network': {'activation': 'tanh'}}
+    """
+    import copy
+
+    document = copy.deepcopy(document)
+    if isinstance(overrides, str):  # one override, not a sequence of one-character ones
+        overrides = [overrides]
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(p.strip() for p in parts):
+            raise ScenarioError(f"--set {item!r}: expected key.path=value, e.g. run.samples=10")
+        table = document
+        for depth, part in enumerate(parts[:-1]):
+            table = table.setdefault(part.strip(), {})
+            if not isinstance(table, dict):
+                raise ScenarioError(f"--set {item!r}: {'.'.join(parts[:depth + 1])} is not a table")
+        table[parts[-1].strip()] = _parse_value(text.strip())
+    return document
+
+
+def dump_scenario(scenario, header=""):
+    """The scenario as TOML text with every default filled in (``None`` values omitted).
+
+    Examples
+    --------
+    >>> sc = load_scenario(bundled_scenarios()["quickstart"])
+    >>> parse_scenario(tomllib.loads(dump_scenario(sc))) == sc
+    True
+    """
+    import tomli_w
+
+    def drop_none(value):
+        if isinstance(value, dict):
+            return {k: drop_none(v) for k, v in value.items() if v is not None}
+        return value
+
+    comment = "".join(f"# {line}\n" for line in header.splitlines())
+    return comment + tomli_w.dumps(drop_none(scenario.model_dump(mode="json")))
+
+
+def bundled_scenarios():
+    """Bundled scenario files by name (file stem), e.g. ``{"quickstart": Path(...)}``.
+
+    They are the repository's ``scenarios/`` directory, installed as the
+    package data ``eventhorizon.bundled``.
+    """
+    from importlib.resources import files
+
+    root = files("eventhorizon.bundled")
+    return {Path(p.name).stem: Path(str(p)) for p in sorted(root.iterdir(), key=lambda p: p.name)
+            if p.name.endswith(".toml")}
+
+
+def resolve_scenario(name_or_path):
+    """A scenario file path from a path or a bundled scenario's name.
+
+    Examples
+    --------
+    >>> resolve_scenario("quickstart").name
+    'quickstart.toml'
+    """
+    path = Path(name_or_path)
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # name too long for the file system
+        is_file = False
+    if is_file or path.suffix == ".toml" or len(path.parts) > 1:
+        return path
+    bundled = bundled_scenarios()
+    if str(name_or_path) in bundled:
+        return bundled[str(name_or_path)]
+    hint = difflib.get_close_matches(str(name_or_path), list(bundled), n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ScenarioError(f"{name_or_path}: no such scenario file or bundled scenario "
+                        f"(bundled: {', '.join(bundled)}){suggestion}")
+
+
+def _load_weights(path):
+    import scipy.sparse as sp
+
+    try:
+        if path.endswith(".npz"):
+            if not zipfile.is_zipfile(path):
+                raise ValueError("not a .npz (zip) file")
+            return sp.load_npz(path)
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":  # else np.load would try, and refuse, to unpickle it
+                raise ValueError("not a .npy file")
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ScenarioError(f"network.path: cannot read weight file {path}: {exc}") from None
 
 
 def build_network(section):
     """The :class:`~eventhorizon.network.RateNetwork` a ``[network]`` section describes."""
     from eventhorizon.network import RateNetwork
     from topology import generators
+    from topology.store import SynapseGraph
 
-    if isinstance(section, InputRecurrentNetwork):
-        graph = generators.input_recurrent(section.inputs, section.hidden, section.spectral_norm, section.seed,
-                                           recurrent_density=section.recurrent_density)
-        inputs = range(section.inputs)
-    elif isinstance(section, LayeredNetwork):
-        graph = generators.layered(section.sizes, section.seed, feedback=section.feedback, density=section.density)
-        inputs = range(section.sizes[0])
-    else:
-        graph = generators.random_sparse(section.neurons, section.density, section.seed,
-                                         weight_scale=section.weight_scale)
-        inputs = range(section.inputs)
     try:
-        return RateNetwork(graph, section.activation, inputs=inputs)
-    except ValueError as exc:
+        if isinstance(section, InputRecurrentNetwork):
+            graph = generators.input_recurrent(section.inputs, section.hidden, section.spectral_norm,
+                                               _seed(section), recurrent_density=section.recurrent_density)
+        elif isinstance(section, LayeredNetwork):
+            graph = generators.layered(section.sizes, _seed(section), feedback=section.feedback,
+                                       density=section.density)
+        elif isinstance(section, RandomSparseNetwork):
+            graph = generators.random_sparse(section.neurons, section.density, _seed(section),
+                                             weight_scale=section.weight_scale)
+        else:
+            weights = _load_weights(section.path)
+            graph = (SynapseGraph.from_dense(weights) if isinstance(weights, np.ndarray)
+                     else SynapseGraph.from_adjacency(weights))
+        return RateNetwork(graph, section.activation, inputs=range(_input_count(section)))
+    except ScenarioError:
+        raise  # already says what is wrong (a ScenarioError is a ValueError too)
+    except (ValueError, TypeError) as exc:
         raise ScenarioError(f"network: {exc}") from None
 
 
-def build_inputs(section, n_inputs):
+def _seed(section):
+    return 0 if section.seed is None else section.seed
+
+
+def build_inputs(section, n_inputs, samples):
     """Input vectors ``(samples, n_inputs)`` an ``[input]`` section describes."""
     from eventhorizon import datasets
 
     if isinstance(section, GeneratedInput):
-        return datasets.generated_inputs(section.samples, n_inputs, section.seed, density=section.density)
+        return datasets.generated_inputs(samples, n_inputs, _seed(section), density=section.density)
     try:
-        data = datasets.load_fashion_mnist(section.split, section.data_dir, limit=section.samples)
+        data = datasets.load_fashion_mnist(section.split, section.data_dir, limit=samples)
     except datasets.DatasetError as exc:
         raise ScenarioError(f"input: {exc}") from None
     return np.ascontiguousarray(data.images)
