@@ -1,9 +1,10 @@
-"""Command line: ``eventhorizon flops SCENARIO [--json]``.
+"""Command line: ``eventhorizon run | validate | flops | plot | list``.
 
 argparse (standard library) rather than click/typer: one dependency fewer,
 and subcommands with typed options are all the CLI needs.
 
-Exit codes: 0 success, 2 usage or scenario error, 1 run failure.
+Exit codes: 0 success, 2 usage or scenario error, 1 run failure,
+130 interrupted (Ctrl-C) with a checkpoint written.
 """
 
 import argparse
@@ -59,13 +60,20 @@ def _print_table(report, scenario_name):
           f"the dense wall time per sample.")
 
 
+def _load(args):
+    from eventhorizon.scenario import load_scenario, resolve_scenario
+
+    path = resolve_scenario(args.scenario)
+    return path, load_scenario(path, getattr(args, "set", None) or ())
+
+
 def _cmd_flops(args):
     from eventhorizon.flops import compare
-    from eventhorizon.scenario import build_inputs, build_network, load_scenario
+    from eventhorizon.scenario import build_inputs, build_network
 
-    scenario = load_scenario(args.scenario)
+    _, scenario = _load(args)
     network = build_network(scenario.network)
-    inputs = build_inputs(scenario.input, network.n_inputs)
+    inputs = build_inputs(scenario.input, network.n_inputs, scenario.run.samples)
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     repeats = scenario.flops.repeats if args.repeats is None else args.repeats
@@ -83,17 +91,125 @@ def _cmd_flops(args):
     return 0
 
 
+def _cmd_validate(args):
+    from eventhorizon.scenario import ScenarioError, load_scenario, resolve_scenario
+
+    failed = 0
+    for name in args.scenarios:
+        try:
+            scenario = load_scenario(resolve_scenario(name))
+        except ScenarioError as exc:
+            failed += 1
+            print(f"invalid: {exc}", file=sys.stderr)
+        else:
+            print(f"valid: {name}: {scenario.description or '(no description)'}")
+    return 2 if failed else 0
+
+
+def _cmd_list(args):
+    from eventhorizon.scenario import ScenarioError, bundled_scenarios, load_scenario
+
+    rows = []
+    for name, path in bundled_scenarios().items():
+        try:
+            text = load_scenario(path).description or "(no description)"
+        except ScenarioError as exc:
+            text = f"(invalid: {str(exc).splitlines()[0]})"
+        rows.append((name, text))
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, text in rows:
+        print(f"{name:<{width}}  {text}")
+    return 0
+
+
+def _run_progress(quiet):
+    if quiet or not sys.stderr.isatty():
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(unit="sample", file=sys.stderr, leave=False)
+
+    def update(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+    return update, bar
+
+
+def _cmd_run(args):
+    from eventhorizon import runner
+
+    if args.resume is not None:
+        if args.scenario is not None or args.set or args.seed is not None or args.out is not None:
+            raise UsageError("--resume RUN_DIR takes no SCENARIO, --set, --seed or --out: the run directory "
+                             "holds its scenario")
+        run = runner.open_run(args.resume)
+    else:
+        if args.scenario is None:
+            raise UsageError("run needs a SCENARIO (a file or a bundled name; see `eventhorizon list`) "
+                             "or --resume RUN_DIR")
+        if args.seed is not None and args.seed < 0:
+            raise UsageError(f"--seed must be >= 0, got {args.seed}")
+        overrides = list(args.set or []) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
+        args.set = overrides
+        path, scenario = _load(args)
+        run = runner.create_run(scenario, path.stem, args.out, source=path, overrides=overrides)
+    if not args.quiet:
+        print(f"eventhorizon {__version__}: running {run.name} into {run.directory}", file=sys.stderr)
+    update, bar = _run_progress(args.quiet)
+    try:
+        metrics = runner.execute(run, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    figures = []
+    if run.scenario.output.figures:
+        from eventhorizon.plots import write_run_figures
+
+        figures = write_run_figures(run.directory)
+    print(metrics["in_words"])
+    print(f"Run directory: {run.directory} (metrics.json, samples.npz, scenario.toml, run.log"
+          f"{', ' + str(len(figures)) + ' figures' if figures else ''})")
+    return 0
+
+
+def _cmd_plot(args):
+    from eventhorizon.plots import write_run_figures
+
+    for path in write_run_figures(args.run_dir):
+        print(path)
+    return 0
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="eventhorizon", description="Event-driven neuron simulation.")
     parser.add_argument("--version", action="version", version=f"eventhorizon {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a scenario into a run directory (metrics, checkpoint, log, figures)")
+    run.add_argument("scenario", nargs="?", help="scenario TOML file or bundled scenario name")
+    run.add_argument("--out", help="run directory to create (default: runs/<name>-<time>)")
+    run.add_argument("--seed", type=int, help="master seed (sets run.seed)")
+    run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE",
+                     help="override a scenario value, e.g. --set run.samples=10 (repeatable)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or banner")
+    run.set_defaults(func=_cmd_run)
+    validate = sub.add_parser("validate", help="check scenario files; exit 0 if all are valid, 2 otherwise")
+    validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or bundled names")
+    validate.set_defaults(func=_cmd_validate)
     flops = sub.add_parser("flops", help="count multiply-adds and time event-driven vs dense settling")
-    flops.add_argument("scenario", help="scenario TOML file")
+    flops.add_argument("scenario", help="scenario TOML file or bundled scenario name")
+    flops.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a scenario value")
     flops.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     flops.add_argument("--repeats", type=int, default=None, help="timing repeats (default: the scenario's)")
     flops.add_argument("--quiet", action="store_true", help="no progress bar")
     flops.set_defaults(func=_cmd_flops)
+    plot = sub.add_parser("plot", help="redraw a run directory's figures without re-running")
+    plot.add_argument("run_dir", help="run directory written by `eventhorizon run`")
+    plot.set_defaults(func=_cmd_plot)
+    listing = sub.add_parser("list", help="list the bundled scenarios")
+    listing.set_defaults(func=_cmd_list)
     return parser
 
 
@@ -101,10 +217,18 @@ def main(argv=None):
     """Run the CLI; returns the exit code."""
     from eventhorizon.scenario import ScenarioError
 
+    from eventhorizon.runner import RunInterrupted
+
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except RunInterrupted as exc:
+        print(f"eventhorizon: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("eventhorizon: interrupted", file=sys.stderr)
+        return 130
     except (ScenarioError, UsageError) as exc:
         if args.debug:
             raise

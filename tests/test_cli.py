@@ -36,13 +36,15 @@ seed = 1
 
 [input]
 source = "generated"
-samples = 10
 density = 0.5
 seed = 2
 
 [dynamics]
 epsilon = 1e-3
 scheduler = "{scheduler}"
+
+[run]
+samples = 10
 
 [flops]
 repeats = 2
@@ -120,7 +122,7 @@ def test_small_json_counts_match_in_process_compare(small_json):
     path, r = small_json
     sc = load_scenario(path)
     net = build_network(sc.network)
-    rep = compare(net, build_inputs(sc.input, net.n_inputs), sc.dynamics.epsilon, repeats=1,
+    rep = compare(net, build_inputs(sc.input, net.n_inputs, sc.run.samples), sc.dynamics.epsilon, repeats=1,
                   scheduler=sc.dynamics.scheduler).as_dict()
     for key in ("samples", "event_synaptic_ops", "event_broadcasts", "dense_synaptic_ops",
                 "dense_hoisted_synaptic_ops", "looped30_synaptic_ops", "lower_bound_ops", "max_state_deviation"):
@@ -166,8 +168,8 @@ def test_invalid_scenario_exits_2(tmp_path):
 
 
 def test_unknown_key_exits_2(tmp_path):
-    path = small_file(tmp_path, **{"density = 0.5\n": "density = 0.5\nsampels = 3\n"})
-    assert_one_line_error(run("flops", path), "input.sampels", "did you mean 'samples'?")
+    path = small_file(tmp_path, **{"samples = 10\n": "samples = 10\nsede = 3\n"})
+    assert_one_line_error(run("flops", path), "run.sede", "did you mean 'seed'?")
 
 
 def test_missing_file_exits_2(tmp_path):
