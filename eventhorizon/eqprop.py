@@ -1,0 +1,341 @@
+"""Equilibrium Propagation with event-driven phases (Scellier & Bengio 2017; Laborieux et al. 2021).
+
+The model is a layered network with symmetric feedback (``W_back = W_fwdᵀ``,
+no feedback into the clamped input layer) and a bounded ρ (hard sigmoid by
+default). Its fixed point ``x = ρ(W x + b)`` is an equilibrium of an energy,
+so asynchronous settling — one neuron at a time, as the event scheduler does
+— converges for any symmetric weights (each update is an exact coordinate
+minimisation of that energy); no contraction bound is required.
+
+Phases, per sample:
+
+* **free**: event-driven settle from rest with the input clamped → ``x⁰``;
+* **nudged**: from ``x⁰``, the boundary current ``β (y − x⁰_out)`` enters the
+  output neurons and only its consequences propagate → ``x^β``.
+
+The nudge is the cost gradient at the *free* equilibrium, held fixed during
+the phase: it is then a single boundary event (no per-event cost evaluation),
+and it differs from the state-dependent current ``β (y − x_out)`` only at
+order β², which symmetric nudging cancels to the same order.
+
+Learning is local (:mod:`eventhorizon.learning`): ``ΔW_ij ∝ (a_i a_j − b_i b_j)
+/ (β_a − β_b)`` on existing synapses, with ``a, b`` the ``+β, −β`` equilibria
+(``nudging="symmetric"``), ``+β`` and free (``"positive"``), or ``±β`` with a
+random sign per mini-batch and free (``"random_sign"``).
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from eventhorizon.checks import check_eps
+from eventhorizon.learning import accumulate_gradient, sgd_step
+from eventhorizon.models import get_model
+from eventhorizon.network import RateNetwork
+from eventhorizon.settle import settle
+from topology.generators import layered
+
+__all__ = ["EqPropConfig", "EqPropModel", "BatchStats", "NUDGING"]
+
+NUDGING = ("symmetric", "positive", "random_sign")
+
+
+@dataclass(frozen=True)
+class EqPropConfig:
+    """Hyperparameters of an EqProp model (see the module docstring).
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Layer sizes, input first, output last (e.g. ``(784, 500, 10)``).
+    activation : str
+        ρ of the free neurons.
+    beta : float
+        Nudging strength β > 0.
+    nudging : {"symmetric", "positive", "random_sign"}
+    learning_rates : tuple of float
+        One per weight layer (``len(sizes) − 1``); a layer's biases use the
+        rate of the weights that feed it.
+    momentum : float
+    batch_size : int
+    epsilon : float
+        Settling threshold ε of both phases.
+    seed : int
+        Initial weights and the random nudging signs.
+    init_scale : float
+        Initial weights are Glorot-uniform times this factor. With the full
+        Glorot range (1.0) most hard-sigmoid outputs of a 784-500-10 network
+        start clipped at 0 or 1, where ρ' = 0 and nothing is learned (measured:
+        34% test accuracy after 3 epochs on 2000 images, against 78% at 0.5).
+    """
+
+    sizes: tuple
+    activation: str = "hard_sigmoid"
+    beta: float = 0.5
+    nudging: str = "symmetric"
+    learning_rates: tuple = (0.05, 0.025)
+    momentum: float = 0.0
+    batch_size: int = 20
+    epsilon: float = 1e-3
+    seed: int = 0
+    init_scale: float = 0.5
+
+    def __post_init__(self):
+        sizes = tuple(int(s) for s in self.sizes)
+        object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "learning_rates", tuple(float(r) for r in self.learning_rates))
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
+        if len(self.learning_rates) != len(sizes) - 1:
+            raise ValueError(f"learning_rates needs one rate per weight layer ({len(sizes) - 1}), "
+                             f"got {len(self.learning_rates)}")
+        if not self.beta > 0:
+            raise ValueError(f"beta must be > 0, got {self.beta}")
+        if self.nudging not in NUDGING:
+            raise ValueError(f"nudging must be one of {NUDGING}, got {self.nudging!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+        bs = self.batch_size
+        integral = isinstance(bs, (int, np.integer)) or (isinstance(bs, (float, np.floating)) and float(bs).is_integer())
+        if isinstance(bs, bool) or not integral or bs < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {bs!r}")
+        object.__setattr__(self, "batch_size", int(bs))
+        try:
+            object.__setattr__(self, "epsilon", check_eps(self.epsilon))
+        except ValueError:
+            raise ValueError(f"epsilon must be a finite number > 0, got {self.epsilon!r}") from None
+        get_model(self.activation)  # ValueError naming the activation and the choices
+        if not self.init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {self.init_scale}")
+
+    def as_dict(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass
+class BatchStats:
+    """Work and results of one mini-batch (totals over its samples)."""
+
+    samples: int = 0
+    loss: float = 0.0
+    correct: int = 0
+    free_ops: int = 0
+    nudged_ops: int = 0
+    learning_ops: int = 0
+    free_updates: int = 0
+    nudged_updates: int = 0
+    free_seconds: float = 0.0
+    nudged_seconds: float = 0.0
+    learning_seconds: float = 0.0
+    not_settled: int = 0
+
+    def add(self, other):
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass
+class _Optimizer:
+    grad_w: np.ndarray
+    grad_b: np.ndarray
+    velocity_w: np.ndarray
+    velocity_b: np.ndarray
+    lr_w: np.ndarray
+    lr_b: np.ndarray
+    rng: np.random.Generator = field(repr=False)
+
+
+class EqPropModel:
+    """A layered symmetric network trained by event-driven EqProp.
+
+    Parameters
+    ----------
+    config : EqPropConfig
+    graph : topology.store.SynapseGraph, optional
+        Weights; Glorot-uniform ``layered(sizes, seed, feedback=True)`` by default.
+    bias : array_like, optional
+        One per neuron; zeros by default.
+
+    Examples
+    --------
+    >>> cfg = EqPropConfig(sizes=(4, 8, 2), learning_rates=(0.1, 0.05), batch_size=2)
+    >>> model = EqPropModel(cfg)
+    >>> X = np.array([[1, 0, 1, 0], [0, 1, 0, 1]], np.float32)
+    >>> stats = model.train_batch(X, np.array([0, 1]))
+    >>> stats.samples, stats.free_ops > 0
+    (2, True)
+    >>> model.predict(X).shape
+    (2,)
+    """
+
+    def __init__(self, config, graph=None, bias=None):
+        if not isinstance(config, EqPropConfig):
+            raise TypeError(f"config must be an EqPropConfig, got {type(config).__name__}")
+        self.config = config
+        sizes = config.sizes
+        if graph is None:
+            graph = layered(sizes, config.seed, feedback=True)
+            graph.weights *= np.float32(config.init_scale)
+        if graph.n != sum(sizes):
+            raise ValueError(f"graph has {graph.n} neurons but sizes {sizes} add up to {sum(sizes)}")
+        self.network = RateNetwork(graph, config.activation, inputs=range(sizes[0]), bias=bias,
+                                   check_contractive=False)
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.output_ids = np.arange(self.offsets[-2], self.offsets[-1], dtype=np.int32)
+        self.layer_of = np.repeat(np.arange(len(sizes)), sizes).astype(np.int32)
+        self._check_symmetric()
+        self._opt = self._optimizer()
+        self._max_updates = 1000 * graph.n
+
+    @property
+    def graph(self):
+        return self.network.graph
+
+    @property
+    def n_inputs(self):
+        return self.config.sizes[0]
+
+    @property
+    def n_classes(self):
+        return self.config.sizes[-1]
+
+    def _check_symmetric(self):
+        A = self.graph.to_scipy().tocsr()
+        free = slice(self.config.sizes[0], self.graph.n)
+        block = A[free, free]
+        if (block != block.T).nnz:
+            raise ValueError("weights among free neurons are not symmetric (W_ij must equal W_ji for EqProp)")
+
+    def _optimizer(self):
+        g, cfg = self.graph, self.config
+        rates = np.asarray(cfg.learning_rates, np.float32)
+        pre = np.repeat(np.arange(g.n), np.diff(g.indptr))
+        pair_layer = np.minimum(self.layer_of[pre], self.layer_of[g.indices])
+        if np.any(np.abs(self.layer_of[pre] - self.layer_of[g.indices]) != 1):
+            raise ValueError("graph has synapses that do not join adjacent layers; an EqProp model is layered")
+        lr_b = np.zeros(g.n, np.float32)
+        lr_b[self.layer_of > 0] = rates[self.layer_of[self.layer_of > 0] - 1]
+        zeros = lambda k: np.zeros(k, np.float32)  # noqa: E731
+        return _Optimizer(zeros(g.nnz), zeros(g.n), zeros(g.nnz), zeros(g.n),
+                          np.ascontiguousarray(rates[pair_layer]), lr_b, np.random.default_rng(cfg.seed))
+
+    # ------------------------------------------------------------------ phases
+
+    def free_phase(self, x):
+        """Event-driven settle from rest with the input ``x`` clamped (a SettleResult)."""
+        return settle(self.network, x, eps=self.config.epsilon, max_updates=self._max_updates, on_budget="return")
+
+    def nudged_phase(self, free, target, beta):
+        """Settle from the free equilibrium with the current ``beta·(target − x⁰_out)`` on the outputs."""
+        current = beta * (target - free.x[self.output_ids])
+        return settle(self.network, None, eps=self.config.epsilon, state=free.state,
+                      currents=(self.output_ids, current.astype(np.float32)),
+                      max_updates=self._max_updates, on_budget="return")
+
+    def _one_hot(self, label):
+        y = np.zeros(self.n_classes, np.float32)
+        y[label] = 1.0
+        return y
+
+    # ---------------------------------------------------------------- training
+
+    def _check_batch(self, X, labels):
+        X = np.asarray(X, dtype=np.float32)
+        labels = np.asarray(labels)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"X must have shape (samples, {self.n_inputs}), got {X.shape}")
+        if labels.shape != (X.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be {X.shape[0]} integers, got {labels.dtype}{labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise ValueError(f"labels must lie in [0, {self.n_classes}), got [{labels.min()}, {labels.max()}]")
+        return X, labels
+
+    def train_batch(self, X, labels):
+        """One mini-batch: free and nudged phases per sample, then one SGD step.
+
+        Returns
+        -------
+        BatchStats
+        """
+        X, labels = self._check_batch(X, labels)
+        if X.shape[0] == 0:
+            raise ValueError("X must hold at least one sample to train on, got 0 rows")
+        cfg, opt, stats = self.config, self._opt, BatchStats()
+        sign = opt.rng.choice((-1.0, 1.0)) if cfg.nudging == "random_sign" else 1.0
+        for x, label in zip(X, labels):
+            stats.add(self._train_sample(x, label, sign * cfg.beta))
+        start = time.perf_counter()
+        sgd_step(self.graph.weights, opt.velocity_w, opt.grad_w, opt.lr_w, self.network.bias, opt.velocity_b,
+                 opt.grad_b, opt.lr_b, cfg.momentum, X.shape[0])
+        stats.learning_seconds += time.perf_counter() - start
+        return stats
+
+    def _train_sample(self, x, label, beta):
+        st = BatchStats(samples=1)
+        t0 = time.perf_counter()
+        free = self.free_phase(x)
+        t1 = time.perf_counter()
+        y = self._one_hot(label)
+        out = free.x[self.output_ids]
+        st.loss = 0.5 * float(np.sum((y - out) ** 2))
+        st.correct = int(np.argmax(out) == label)
+        a = self.nudged_phase(free, y, beta)
+        if self.config.nudging == "symmetric":
+            b, beta_b = self.nudged_phase(free, y, -beta), -beta
+            nudged = (a, b)
+        else:
+            b, beta_b = free, 0.0
+            nudged = (a,)
+        t2 = time.perf_counter()
+        st.learning_ops = accumulate_gradient(self.graph, a.x, b.x, beta, beta_b, self.network.free_mask,
+                                              self._opt.grad_w, self._opt.grad_b)
+        st.learning_seconds = time.perf_counter() - t2
+        st.free_seconds, st.nudged_seconds = t1 - t0, t2 - t1
+        st.free_ops, st.free_updates = free.stats.synaptic_ops, free.stats.neuron_updates
+        st.nudged_ops = sum(r.stats.synaptic_ops for r in nudged)
+        st.nudged_updates = sum(r.stats.neuron_updates for r in nudged)
+        st.not_settled = int(not free.settled) + sum(int(not r.settled) for r in nudged)
+        return st
+
+    # -------------------------------------------------------------- inference
+
+    def predict(self, X):
+        """Predicted class per row of ``X`` (argmax of the free-phase outputs)."""
+        X = np.asarray(X, dtype=np.float32)
+        return np.array([int(np.argmax(self.free_phase(x).x[self.output_ids])) for x in X], dtype=np.int64)
+
+    def evaluate(self, X, labels):
+        """Accuracy, mean loss and free-phase work on a labelled set.
+
+        Returns
+        -------
+        dict
+            ``accuracy``, ``loss``, ``free_ops``, ``samples``.
+        """
+        X, labels = self._check_batch(X, labels)
+        correct, loss, ops = 0, 0.0, 0
+        for x, label in zip(X, labels):
+            free = self.free_phase(x)
+            out = free.x[self.output_ids]
+            correct += int(np.argmax(out) == label)
+            loss += 0.5 * float(np.sum((self._one_hot(label) - out) ** 2))
+            ops += free.stats.synaptic_ops
+        n = max(1, X.shape[0])
+        return {"accuracy": correct / n, "loss": loss / n, "free_ops": ops, "samples": int(X.shape[0])}
+
+    # ---------------------------------------------------------- dense layout
+
+    def dense_parameters(self):
+        """Weights ``W[l]`` of shape ``(n_l, n_{l+1})`` and biases of layers 1..L, as float32 arrays.
+
+        The layout of :class:`eventhorizon.dense_eqprop.DenseEqProp`; missing
+        synapses are zeros.
+        """
+        A = self.graph.to_scipy().tocsr()
+        o = self.offsets
+        weights = [np.asarray(A[o[l]:o[l + 1], o[l + 1]:o[l + 2]].toarray(), np.float32)
+                   for l in range(len(self.config.sizes) - 1)]
+        biases = [self.network.bias[o[l]:o[l + 1]].copy() for l in range(1, len(self.config.sizes))]
+        return weights, biases
