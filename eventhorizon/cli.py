@@ -72,6 +72,9 @@ def _cmd_flops(args):
     from eventhorizon.scenario import build_inputs, build_network
 
     _, scenario = _load(args)
+    if scenario.learning is not None:
+        raise UsageError(f"{args.scenario}: flops compares settling runs; a [learning] scenario reports its MACs "
+                         f"per phase with `eventhorizon run`")
     network = build_network(scenario.network)
     inputs = build_inputs(scenario.input, network.n_inputs, scenario.run.samples)
     if args.repeats is not None and args.repeats < 1:
@@ -129,7 +132,9 @@ def _run_progress(quiet):
 
     bar = tqdm(unit="sample", file=sys.stderr, leave=False)
 
-    def update(done, total):
+    def update(done, total, desc=None):
+        if desc is not None and desc != bar.desc:
+            bar.set_description(desc, refresh=False)
         bar.total = total
         bar.n = done
         bar.refresh()
@@ -158,7 +163,8 @@ def _cmd_run(args):
         print(f"eventhorizon {__version__}: running {run.name} into {run.directory}", file=sys.stderr)
     update, bar = _run_progress(args.quiet)
     try:
-        metrics = runner.execute(run, progress=update)
+        echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+        metrics = runner.execute(run, progress=update, echo=echo)
     finally:
         if bar is not None:
             bar.close()
@@ -168,8 +174,30 @@ def _cmd_run(args):
 
         figures = write_run_figures(run.directory)
     print(metrics["in_words"])
-    print(f"Run directory: {run.directory} (metrics.json, samples.npz, scenario.toml, run.log"
+    files = "model.npz, history.json" if run.scenario.learning is not None else "samples.npz"
+    print(f"Run directory: {run.directory} (metrics.json, {files}, scenario.toml, run.log"
           f"{', ' + str(len(figures)) + ' figures' if figures else ''})")
+    return 0
+
+
+def _cmd_evaluate(args):
+    from eventhorizon import datasets
+    from eventhorizon.modelfile import load_model
+
+    model, info = load_model(args.model)
+    if args.samples is not None and args.samples < 1:
+        raise UsageError(f"--samples must be >= 1, got {args.samples}")
+    try:
+        data = datasets.load_fashion_mnist(args.split, args.data, limit=args.samples)
+    except datasets.DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    if data.images.shape[1] != model.n_inputs:
+        raise UsageError(f"{args.model}: the model has {model.n_inputs} inputs, the data {data.images.shape[1]}")
+    result = model.evaluate(data.images, data.labels.astype("int64"))
+    print(f"{args.model}: {result['accuracy']:.2%} accuracy, loss {result['loss']:.4f} on {result['samples']} "
+          f"Fashion-MNIST {args.split} images (event-driven free phase, ε = {model.config.epsilon:g}; "
+          f"{result['free_ops'] / max(1, result['samples']):,.0f} multiply-adds per image; "
+          f"trained for {info.get('epoch', '?')} epochs)")
     return 0
 
 
@@ -205,6 +233,13 @@ def _parser():
     flops.add_argument("--repeats", type=int, default=None, help="timing repeats (default: the scenario's)")
     flops.add_argument("--quiet", action="store_true", help="no progress bar")
     flops.set_defaults(func=_cmd_flops)
+    evaluate = sub.add_parser("evaluate", help="test accuracy of a trained model file (model.npz of a run)")
+    evaluate.add_argument("model", help="model file written by a [learning] run")
+    evaluate.add_argument("--data", help="directory of the Fashion-MNIST IDX files (default: "
+                                         "$EVENTHORIZON_FASHION_MNIST or /usr/share/datasets/fashion-mnist)")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test", help="which images (default: test)")
+    evaluate.add_argument("--samples", type=int, help="evaluate only the first N images")
+    evaluate.set_defaults(func=_cmd_evaluate)
     plot = sub.add_parser("plot", help="redraw a run directory's figures without re-running")
     plot.add_argument("run_dir", help="run directory written by `eventhorizon run`")
     plot.set_defaults(func=_cmd_plot)
@@ -217,6 +252,7 @@ def main(argv=None):
     """Run the CLI; returns the exit code."""
     from eventhorizon.scenario import ScenarioError
 
+    from eventhorizon.modelfile import ModelFileError
     from eventhorizon.runner import RunInterrupted
 
     parser = _parser()
@@ -229,7 +265,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("eventhorizon: interrupted", file=sys.stderr)
         return 130
-    except (ScenarioError, UsageError) as exc:
+    except (ScenarioError, UsageError, ModelFileError) as exc:
         if args.debug:
             raise
         print(f"eventhorizon: error: {exc}", file=sys.stderr)

@@ -504,6 +504,10 @@ def write_run_figures(run_dir):
     ['macs_per_sample.png', 'broadcast_distribution.png', 'time_per_sample.png']
     >>> import shutil; shutil.rmtree(run_dir)
     """
+    if _is_training_run(run_dir):
+        from eventhorizon.training_plots import write_training_figures
+
+        return write_training_figures(run_dir)
     run = load_run(run_dir)
     if run.done == 0:
         raise ValueError(f"{run.source}: no samples finished yet (done = 0 of "
@@ -511,6 +515,13 @@ def write_run_figures(run_dir):
     out_dir = Path(run_dir) / "figures"
     out_dir.mkdir(exist_ok=True)
     return [_save(plot(run).figure, out_dir / name) for name, plot in FIGURES.items()]
+
+
+def _is_training_run(run_dir):
+    try:
+        return json.loads((Path(run_dir) / "metrics.json").read_text(encoding="utf-8")).get("kind") == "training"
+    except (OSError, ValueError, AttributeError):
+        return False  # load_run reports what is wrong
 
 
 def _save(fig, path):

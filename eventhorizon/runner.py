@@ -144,10 +144,12 @@ def _read_json(path):
 
 
 def _write_status(run, status, done, message=""):
+    unit, planned = (("epochs", run.scenario.run.epochs) if run.scenario.learning is not None
+                     else ("samples", run.scenario.run.samples))
     _write_json(run.directory / "status.json", {
-        "status": status, "name": run.name, "samples_done": int(done),
-        "samples_planned": run.scenario.run.samples, "message": message,
-        "updated": datetime.now().isoformat(timespec="seconds"), "eventhorizon_version": __version__,
+        "status": status, "name": run.name, f"{unit}_done": int(done), f"{unit}_planned": planned,
+        "message": message, "updated": datetime.now().isoformat(timespec="seconds"),
+        "eventhorizon_version": __version__,
     })
 
 
@@ -279,14 +281,17 @@ def in_words(metrics):
     return text + "."
 
 
-def execute(run, progress=None):
+def execute(run, progress=None, echo=None):
     """Run (or continue) ``run`` to completion, checkpointing as it goes.
 
     Parameters
     ----------
     run : Run
     progress : callable, optional
-        Called as ``progress(done, total)`` after each sample.
+        Called as ``progress(done, total)`` after each sample (``progress(done,
+        total, "epoch k/K")`` after each mini-batch of a training run).
+    echo : callable, optional
+        Called with a one-line summary after each epoch of a training run.
 
     Returns
     -------
@@ -301,6 +306,10 @@ def execute(run, progress=None):
     from eventhorizon.dense import DenseReference
 
     sc = run.scenario
+    if sc.learning is not None:
+        from eventhorizon.training import execute_training
+
+        return execute_training(run, progress=progress, echo=echo)
     network = build_network(sc.network)
     inputs = build_inputs(sc.input, network.n_inputs, sc.run.samples)
     record = _Record(sc.run.samples, network.n, network.free_mask, sc.run.compare_dense)

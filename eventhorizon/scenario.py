@@ -121,7 +121,10 @@ class FashionMnistInput(_Section):
     """Fashion-MNIST images, pixels scaled to [0, 1] (IDX files; see eventhorizon.datasets)."""
 
     source: Literal["fashion_mnist"]
-    split: Literal["train", "test"] = Field("test", description="which IDX files: 60 000 train or 10 000 test images")
+    split: Literal["train", "test"] | None = Field(None, description="settling runs: which IDX files, 60 000 train or "
+                                                                     "10 000 test images (default test); [learning] "
+                                                                     "runs train on train and test on test, and "
+                                                                     "refuse this key")
     data_dir: str | None = Field(None, description="directory of the IDX files; default: $EVENTHORIZON_FASHION_MNIST "
                                                    "or /usr/share/datasets/fashion-mnist")
 
@@ -158,20 +161,22 @@ class DynamicsSection(_Section):
 class RunSection(_Section):
     """How much to run, with which seed, and how often to checkpoint."""
 
-    samples: int = Field(gt=0, description="input samples, each settled from rest (Fashion-MNIST: at most the split's size)")
+    samples: int | None = Field(None, gt=0, description="settling runs (must be set there): input samples, each "
+                                                        "settled from rest (Fashion-MNIST: at most the split's "
+                                                        "size); [learning] runs use learning.train_samples")
     seed: int = Field(0, ge=0, lt=INT64_MAX, description="master seed; network.seed defaults to it, "
                                                           "input.seed to it + 1")
     compare_dense: bool = Field(True, description="also settle every sample densely and count its multiply-adds")
     checkpoint_seconds: float = Field(5.0, gt=0, description="wall-clock seconds between checkpoints")
-    epochs: int | None = Field(None, description="reserved for [learning]")
+    epochs: int | None = Field(None, gt=0, description="[learning] runs (must be set there): passes over the "
+                                                       "training samples; a checkpoint is written after each")
     duration: float | None = Field(None, description="reserved for spiking mode (simulated seconds)")
 
-    @field_validator("epochs", "duration", mode="before")
+    @field_validator("duration", mode="before")
     @classmethod
     def _reserved(cls, value, info):
         if value is not None:
-            raise ValueError(f"run.{info.field_name} {NOT_YET}: it belongs to "
-                             f"{'[learning]' if info.field_name == 'epochs' else 'spiking mode'}; remove it")
+            raise ValueError(f"run.{info.field_name} {NOT_YET}: it belongs to spiking mode; remove it")
         return value
 
 
@@ -197,6 +202,24 @@ class FlopsSection(_Section):
     repeats: int = Field(3, gt=0, description="timing repeats; medians are reported")
 
 
+class EqPropLearning(_Section):
+    """Equilibrium Propagation: event-driven free and nudged phases, local weight updates (GUIDE §3)."""
+
+    rule: Literal["eqprop"] = Field("eqprop", description="learning rule")
+    beta: float = Field(0.5, gt=0, description="nudging strength β (current β·(y − x_out) on the outputs)")
+    nudging: Literal["symmetric", "positive", "random_sign"] = Field(
+        "symmetric", description="±β from the free state (Laborieux 2021), +β vs free, or a random sign per batch")
+    learning_rates: list[Annotated[float, Field(ge=0)]] = Field(
+        description="one per weight layer (len(network.sizes) − 1); a layer's biases use the rate of its inputs")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
+    batch_size: int = Field(20, gt=0, description="samples per weight update")
+    init_scale: float = Field(0.5, gt=0, description="initial weights are Glorot-uniform times this factor")
+    train_samples: int = Field(60000, gt=0, le=60000, description="training images (the first N of the train split)")
+    test_samples: int = Field(10000, gt=0, le=10000, description="test images evaluated after every epoch")
+    compare_dense: bool = Field(True, description="train the dense numpy EqProp baseline side by side "
+                                                  "(same initial weights, batches and hyperparameters)")
+
+
 def _reserved_section(name, what):
     def check(value):
         if value is not None:
@@ -215,10 +238,9 @@ class Scenario(_Section):
     run: RunSection
     output: OutputSection = OutputSection()
     flops: FlopsSection = FlopsSection()
-    learning: dict | None = Field(None, description="reserved: EqProp learning")
+    learning: EqPropLearning | None = Field(None, description="train the network (see below)")
     plasticity: dict | None = Field(None, description="reserved: structural plasticity")
 
-    _check_learning = field_validator("learning", mode="before")(_reserved_section("learning", "EqProp learning"))
     _check_plasticity = field_validator("plasticity", mode="before")(
         _reserved_section("plasticity", "structural plasticity"))
 
@@ -244,11 +266,38 @@ class Scenario(_Section):
         if isinstance(self.input, FashionMnistInput):
             width = _input_count(self.network)
             if width is not None and width != 784:
-                raise ValueError(f"Fashion-MNIST images have 784 pixels but the network has {width} inputs")
+                raise ValueError(f"network: Fashion-MNIST images have 784 pixels but the network has {width} inputs")
             limit = 60000 if self.input.split == "train" else 10000
-            if self.run.samples > limit:
-                raise ValueError(f"run.samples = {self.run.samples} but the Fashion-MNIST {self.input.split} split "
-                                 f"has {limit} images")
+            if self.run.samples is not None and self.run.samples > limit:
+                raise ValueError(f"run.samples: {self.run.samples} but the Fashion-MNIST {self.input.split or 'test'} "
+                                 f"split has {limit} images")
+        return self
+
+    @model_validator(mode="after")
+    def _run_matches_mode(self):
+        if self.learning is None:
+            if self.run.samples is None:
+                raise ValueError("run.samples: required (how many inputs to settle)")
+            if self.run.epochs is not None:
+                raise ValueError("run.epochs: only applies to runs with a [learning] section")
+            return self
+        if self.run.samples is not None:
+            raise ValueError("run.samples: does not apply to [learning] runs; use learning.train_samples")
+        if self.run.epochs is None:
+            raise ValueError("run.epochs: required with [learning]")
+        network = self.network
+        if not isinstance(network, LayeredNetwork) or not network.feedback:
+            raise ValueError("network: [learning] (EqProp) needs network.generator = 'layered' with feedback = true "
+                             "(a symmetric energy network)")
+        if len(self.learning.learning_rates) != len(network.sizes) - 1:
+            raise ValueError(f"learning.learning_rates: needs one rate per weight layer "
+                             f"({len(network.sizes) - 1} for sizes {network.sizes}), got "
+                             f"{len(self.learning.learning_rates)}")
+        if not isinstance(self.input, FashionMnistInput):
+            raise ValueError("input.source: [learning] needs labelled data: input.source = 'fashion_mnist'")
+        if self.input.split is not None:
+            raise ValueError("input.split: does not apply to [learning] runs (they train on the train split and "
+                             "test on the test split); remove it")
         return self
 
 
@@ -322,6 +371,9 @@ def _format_error(error):
         hint = difflib.get_close_matches(str(parts[-1]), known, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else (f"; known keys: {', '.join(known)}" if known else "")
         return f"{path}: unknown key{suggestion}"
+    if not parts and error["type"] == "value_error":
+        # a check across sections: its message names the keys it is about
+        return error["msg"].removeprefix("Value error, ")
     given = error.get("input")
     shown = "" if isinstance(given, dict) else f" (given: {_shown(given)})"
     return f"{path}: {error['msg']}{shown}"
@@ -600,7 +652,7 @@ def build_inputs(section, n_inputs, samples):
     if isinstance(section, GeneratedInput):
         return datasets.generated_inputs(samples, n_inputs, _seed(section), density=section.density)
     try:
-        data = datasets.load_fashion_mnist(section.split, section.data_dir, limit=samples)
+        data = datasets.load_fashion_mnist(section.split or "test", section.data_dir, limit=samples)
     except datasets.DatasetError as exc:
         raise ScenarioError(f"input: {exc}") from None
     return np.ascontiguousarray(data.images)

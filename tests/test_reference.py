@@ -85,7 +85,7 @@ def test_every_field_of_every_section_model_appears():
     text = scenario_reference()
     sections = _sections(text, "###")
     models = list(_section_models())
-    assert len(models) == 10  # 4 generators, 2 sources, dynamics, run, output, flops
+    assert len(models) == 11  # 4 generators, 2 sources, dynamics, run, output, flops, learning
     for (section, member), model in models:
         body = sections[section]
         if member is not None:
@@ -112,12 +112,14 @@ def test_every_top_level_key_appears():
     ('`generator = "random_sparse"`', "inputs", "| integer | required | ≥ 0 |"),
     ('`generator = "file"`', "path", "weight file, relative to the scenario file"),
     ('`source = "generated"`', "seed", "| integer | not set | ≥ 0 | random seed of the stimuli; default: run.seed + 1"),
-    ('`source = "fashion_mnist"`', "split", '| one of `"train"`, `"test"` | `"test"` |'),
+    ('`source = "fashion_mnist"`', "split", '| one of `"train"`, `"test"` | not set |  | settling runs: which'),
     ("`[dynamics]`", "epsilon", "| float (finite) | required | > 0 | broadcast threshold ε, in output units"),
     ("`[dynamics]`", "scheduler", '| `"tournament"` |'),
     ("`[run]`", "seed", "| integer | `0` | ≥ 0, < 2**63 - 1 |"),
     ("`[run]`", "checkpoint_seconds", "| `5.0` | > 0 | wall-clock seconds"),
-    ("`[run]`", "epochs", "refused if set: not implemented yet"),
+    ("`[run]`", "epochs", "| integer | not set | > 0 | [learning] runs (must be set there)"),
+    ("`[run]`", "duration", "refused if set: not implemented yet"),
+    ("`[learning]`", "beta", "| float (finite) | `0.5` | > 0 | nudging strength β"),
     ("`[output]`", "snapshots", "refused if set: not implemented yet"),
     ("`[output]`", "figures", "| boolean | `true` |"),
     ("`[flops]`", "repeats", "| integer | `3` | > 0 |"),
@@ -134,8 +136,8 @@ def test_rows_show_type_default_constraints_and_units(section, key, expected):
 
 def test_reserved_sections_are_marked():
     top = scenario_reference().split("\n### ")[0]
-    for key in ("learning", "plasticity"):
-        assert "refused if set: not implemented yet" in _row(top, f"[{key}]")
+    assert "refused if set: not implemented yet" in _row(top, "[plasticity]")
+    assert "not implemented" not in _row(top, "[learning]")
 
 
 # --------------------------------------------------------------------------

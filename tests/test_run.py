@@ -196,7 +196,8 @@ def test_seed_changes_the_network(tmp_path):
     ("run.sampels=3", "did you mean 'samples'"),
     ("novalue", "expected key.path=value"),
     ("dynamics.mode=spiking", "not implemented yet"),
-    ("learning.rate=0.1", "not implemented yet"),
+    ("plasticity.rewire=true", "not implemented yet"),
+    ("learning.rate=0.1", "learning.rate: unknown key"),
 ])
 def test_bad_override_exits_2_without_creating_a_run(tmp_path, override, fragment):
     path = scenario_file(tmp_path)

@@ -1,0 +1,258 @@
+"""``eventhorizon run`` for scenarios with ``[learning]``: EqProp training by epochs, checkpointed.
+
+The run directory of a training run holds, besides ``scenario.toml``,
+``status.json`` and ``run.log``:
+
+=========================  =====================================================
+``model.npz``              the event-driven model after the last finished epoch
+                           (:mod:`eventhorizon.modelfile`; the trained model at the end)
+``dense_model.npz``        the dense baseline's parameters and momentum buffers
+``history.json``           one entry per finished epoch (accuracy, loss, MACs and
+                           seconds per phase, event and dense)
+``metrics.json``           the last epoch's figures and the run's summary
+``figures/*.png``          learning curves; MACs per phase, event vs dense
+=========================  =====================================================
+
+A checkpoint is written after every epoch (model files first, then history,
+then status, each by rename). An interrupted run stops at the next
+mini-batch boundary and resumes from the start of the unfinished epoch: the
+data order of an epoch comes from ``(seed, epoch)`` and the random nudging
+signs from a generator whose state is saved, so a resumed run produces the
+weights an uninterrupted one would.
+"""
+
+import json
+import time
+
+import numpy as np
+
+from eventhorizon import __version__
+from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
+from eventhorizon.modelfile import load_model, save_model
+
+__all__ = ["execute_training", "config_from_scenario", "load_training_data"]
+
+
+def config_from_scenario(sc):
+    """The :class:`~eventhorizon.eqprop.EqPropConfig` a learning scenario describes."""
+    lr = sc.learning
+    return EqPropConfig(sizes=tuple(sc.network.sizes), activation=sc.network.activation, beta=lr.beta,
+                        nudging=lr.nudging, learning_rates=tuple(lr.learning_rates), momentum=lr.momentum,
+                        batch_size=lr.batch_size, epsilon=sc.dynamics.epsilon, seed=sc.network.seed or 0,
+                        init_scale=lr.init_scale)
+
+
+def load_training_data(sc):
+    """``(X_train, y_train, X_test, y_test)`` for a learning scenario (float32 images, int64 labels)."""
+    from eventhorizon import datasets
+    from eventhorizon.scenario import ScenarioError
+
+    try:
+        train = datasets.load_fashion_mnist("train", sc.input.data_dir, limit=sc.learning.train_samples)
+        test = datasets.load_fashion_mnist("test", sc.input.data_dir, limit=sc.learning.test_samples)
+    except datasets.DatasetError as exc:
+        raise ScenarioError(f"input: {exc}") from None
+    return (np.ascontiguousarray(train.images), train.labels.astype(np.int64),
+            np.ascontiguousarray(test.images), test.labels.astype(np.int64))
+
+
+def _dense_baseline(model, sc):
+    from eventhorizon.dense_eqprop import DenseEqProp
+
+    weights, biases = model.dense_parameters()
+    cfg = model.config
+    return DenseEqProp(weights, biases, activation=cfg.activation, beta=cfg.beta, nudging=cfg.nudging,
+                       learning_rates=list(cfg.learning_rates), momentum=cfg.momentum, epsilon=cfg.epsilon,
+                       seed=cfg.seed)
+
+
+def _save_dense(path, dense):
+    from eventhorizon.runner import _atomic_write
+
+    arrays = {f"W{l}": w for l, w in enumerate(dense._W)}
+    arrays.update({f"b{l}": b for l, b in enumerate(dense._b)})
+    arrays.update({f"vW{l}": v for l, v in enumerate(dense._vW)})
+    arrays.update({f"vb{l}": v for l, v in enumerate(dense._vb)})
+    state = json.dumps(dense.rng.bit_generator.state)
+    _atomic_write(path, lambda fh: np.savez(fh, rng_state=np.array(state), **arrays))
+
+
+def _load_dense(path, dense):
+    with np.load(path, allow_pickle=False) as data:
+        for l in range(dense.n_layers):
+            dense._W[l][...] = data[f"W{l}"]
+            dense._b[l][...] = data[f"b{l}"]
+            dense._vW[l][...] = data[f"vW{l}"]
+            dense._vb[l][...] = data[f"vb{l}"]
+        dense.rng.bit_generator.state = json.loads(str(data["rng_state"]))
+
+
+def _epoch_order(seed, epoch, n):
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _per_sample(stats, n):
+    n = max(1, n)
+    return {
+        "loss": stats.loss / n, "train_accuracy": stats.correct / n,
+        "free_ops_per_sample": stats.free_ops / n, "nudged_ops_per_sample": stats.nudged_ops / n,
+        "learning_ops_per_sample": stats.learning_ops / n,
+        "free_updates_per_sample": stats.free_updates / n, "nudged_updates_per_sample": stats.nudged_updates / n,
+        "free_seconds": stats.free_seconds, "nudged_seconds": stats.nudged_seconds,
+        "learning_seconds": stats.learning_seconds, "not_settled": stats.not_settled,
+    }
+
+
+def _dense_totals(results, n):
+    keys = ("correct", "free_macs", "nudged_macs", "free_macs_unhoisted", "nudged_macs_unhoisted")
+    tot = {k: sum(float(r[k]) for r in results) for k in keys}
+    tot["loss"] = sum(float(r["loss"]) * r["batch_size"] for r in results)  # a batch's loss is its mean
+    n = max(1, n)
+    return {
+        "loss": tot["loss"] / n, "train_accuracy": tot["correct"] / n,
+        "free_ops_per_sample": tot["free_macs"] / n, "nudged_ops_per_sample": tot["nudged_macs"] / n,
+        "free_ops_unhoisted_per_sample": tot["free_macs_unhoisted"] / n,
+        "nudged_ops_unhoisted_per_sample": tot["nudged_macs_unhoisted"] / n,
+    }
+
+
+def _train_epoch(run, model, dense, data, epoch, flag, progress):
+    X, y = data[0], data[1]
+    bs, n = model.config.batch_size, X.shape[0]
+    order = _epoch_order(model.config.seed, epoch, n)
+    event, dense_results = BatchStats(), []
+    event_seconds = dense_seconds = 0.0
+    for start in range(0, n, bs):
+        if flag["stop"] is not None:
+            return None
+        idx = order[start:start + bs]
+        t0 = time.perf_counter()
+        event.add(model.train_batch(X[idx], y[idx]))
+        t1 = time.perf_counter()
+        if dense is not None:
+            dense_results.append(dense.train_batch(X[idx], y[idx]))
+        t2 = time.perf_counter()
+        event_seconds, dense_seconds = event_seconds + t1 - t0, dense_seconds + t2 - t1
+        if progress is not None:
+            progress(min(start + bs, n), n, f"epoch {epoch + 1}")
+    entry = {"epoch": epoch + 1, "event": _per_sample(event, n), "event_epoch_seconds": event_seconds}
+    if dense is not None:
+        entry["dense"] = _dense_totals(dense_results, n)
+        entry["dense_epoch_seconds"] = dense_seconds
+        entry["wall_ratio_event_over_dense"] = event_seconds / max(dense_seconds, 1e-12)
+    return entry
+
+
+def _evaluate(entry, model, dense, data):
+    Xt, yt = data[2], data[3]
+    t0 = time.perf_counter()
+    ev = model.evaluate(Xt, yt)
+    entry["event"].update(test_accuracy=ev["accuracy"], test_loss=ev["loss"],
+                          test_seconds=time.perf_counter() - t0)
+    if dense is not None:
+        de = dense.evaluate(Xt, yt)
+        entry["dense"].update(test_accuracy=de["accuracy"], test_loss=de["loss"])
+    if dense is not None:
+        e, d = entry["event"], entry["dense"]
+        entry["nudged_saving_vs_dense"] = 1 - e["nudged_ops_per_sample"] / max(d["nudged_ops_unhoisted_per_sample"], 1)
+        entry["nudged_saving_vs_dense_hoisted"] = 1 - e["nudged_ops_per_sample"] / max(d["nudged_ops_per_sample"], 1)
+        entry["free_saving_vs_dense"] = 1 - e["free_ops_per_sample"] / max(d["free_ops_unhoisted_per_sample"], 1)
+    return entry
+
+
+def epoch_line(entry, epochs):
+    """A one-line epoch summary for the terminal."""
+    e = entry["event"]
+    line = (f"epoch {entry['epoch']}/{epochs}: loss {e['loss']:.4f}, train {e['train_accuracy']:.2%}, "
+            f"test {e['test_accuracy']:.2%}; MACs/sample free {e['free_ops_per_sample']:,.0f}, "
+            f"nudged {e['nudged_ops_per_sample']:,.0f}; updates/sample free {e['free_updates_per_sample']:,.0f}, "
+            f"nudged {e['nudged_updates_per_sample']:,.0f}")
+    if "dense" in entry:
+        d = entry["dense"]
+        line += (f" | dense: test {d['test_accuracy']:.2%}, MACs/sample free {d['free_ops_unhoisted_per_sample']:,.0f}, "
+                 f"nudged {d['nudged_ops_unhoisted_per_sample']:,.0f}; epoch time event/dense "
+                 f"{entry['event_epoch_seconds']:.1f}/{entry['dense_epoch_seconds']:.1f} s")
+    return line
+
+
+def in_words(metrics):
+    """One plain sentence for a training run."""
+    last = metrics["history"][-1] if metrics["history"] else None
+    if last is None:
+        return "No epoch finished yet."
+    e = last["event"]
+    text = (f"After {last['epoch']} of {metrics['epochs_planned']} epochs, event-driven EqProp reaches "
+            f"{e['test_accuracy']:.2%} test accuracy (loss {e['test_loss']:.4f}); per training sample the free phase "
+            f"executed {e['free_ops_per_sample']:,.0f} multiply-adds and the nudged phases "
+            f"{e['nudged_ops_per_sample']:,.0f}")
+    if "dense" in last:
+        d = last["dense"]
+        text += (f"; the dense baseline reaches {d['test_accuracy']:.2%} and its nudged phases executed "
+                 f"{d['nudged_ops_unhoisted_per_sample']:,.0f} ({d['nudged_ops_per_sample']:,.0f} with the input drive "
+                 f"hoisted): {last['nudged_saving_vs_dense']:.1%} saved by events. Epoch wall time event/dense: "
+                 f"{last['wall_ratio_event_over_dense']:.2f}")
+    return text + "."
+
+
+def execute_training(run, progress=None, echo=None):
+    """Train (or continue training) the scenario of ``run``; see the module docstring.
+
+    Raises
+    ------
+    eventhorizon.runner.RunInterrupted
+    """
+    from eventhorizon.runner import RunInterrupted, _stop_on_signals, _write_json, _write_status
+
+    sc, d = run.scenario, run.directory
+    data = load_training_data(sc)
+    config = config_from_scenario(sc)
+    history = json.loads((d / "history.json").read_text()) if (d / "history.json").exists() else []
+    if history and (d / "model.npz").exists():
+        model, _ = load_model(d / "model.npz", expect_sizes=config.sizes)
+        run.log.info("resuming after epoch %d", len(history))
+    else:
+        model, history = EqPropModel(config), []
+    dense = _dense_baseline(model, sc) if sc.learning.compare_dense else None
+    if dense is not None and history:
+        _load_dense(d / "dense_model.npz", dense)
+    flag = {"stop": None}
+    _write_status(run, "running", len(history))
+    with _stop_on_signals(flag):
+        for epoch in range(len(history), sc.run.epochs):
+            entry = _train_epoch(run, model, dense, data, epoch, flag, progress)
+            if entry is None:
+                break
+            history.append(_evaluate(entry, model, dense, data))
+            info = {"epoch": epoch + 1, "test_accuracy": entry["event"]["test_accuracy"]}
+            save_model(d / "model.npz", model, info=info)
+            if dense is not None:
+                _save_dense(d / "dense_model.npz", dense)
+            _write_json(d / "history.json", history)
+            metrics = _summary(sc, run, history, "running")
+            _write_json(d / "metrics.json", metrics)
+            _write_status(run, "running", len(history))
+            run.log.info("epoch %d: %s", epoch + 1, in_words(metrics))
+            if echo is not None:
+                echo(epoch_line(entry, sc.run.epochs))
+    if flag["stop"] is not None:
+        _write_json(d / "metrics.json", _summary(sc, run, history, "interrupted"))
+        _write_status(run, "interrupted", len(history), f"stopped by {flag['stop']}")
+        run.log.warning("interrupted by %s after %d epochs", flag["stop"], len(history))
+        raise RunInterrupted(f"interrupted by {flag['stop']} after {len(history)} of {sc.run.epochs} epochs; the "
+                             f"unfinished epoch is redone on resume — continue with: "
+                             f"eventhorizon run --resume {d}")
+    metrics = _summary(sc, run, history, "complete")
+    _write_json(d / "metrics.json", metrics)
+    _write_status(run, "complete", len(history))
+    run.log.info("complete: %s", metrics["in_words"])
+    return metrics
+
+
+def _summary(sc, run, history, status):
+    out = {"eventhorizon_version": __version__, "kind": "training", "scenario_name": run.name, "status": status,
+           "epochs_done": len(history), "epochs_planned": sc.run.epochs, "epsilon": sc.dynamics.epsilon,
+           "compare_dense": sc.learning.compare_dense, "model": "model.npz", "history": history}
+    if history:
+        out["final"] = history[-1]
+    out["in_words"] = in_words(out)
+    return out

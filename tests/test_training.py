@@ -1,0 +1,198 @@
+"""``eventhorizon run`` on a [learning] scenario, ``evaluate``, resume — on small IDX files written here."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eventhorizon.datasets import write_idx
+from eventhorizon.modelfile import load_model
+from eventhorizon.scenario import ScenarioError, parse_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCENARIO = """\
+# A tiny EqProp run on synthetic IDX files.
+description = "tiny EqProp"
+
+[network]
+generator = "layered"
+sizes = [784, 24, 10]
+feedback = true
+activation = "hard_sigmoid"
+
+[input]
+source = "fashion_mnist"
+data_dir = "{data}"
+
+[dynamics]
+epsilon = 1e-3
+
+[learning]
+beta = 0.5
+learning_rates = [0.1, 0.05]
+batch_size = 10
+train_samples = {train}
+test_samples = 60
+compare_dense = {dense}
+
+[run]
+epochs = {epochs}
+"""
+
+
+def fake_fashion(directory, n_train=300, n_test=60, seed=0):
+    """IDX files where class k lights up a 6×6 block at a class-specific place (learnable)."""
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 60).astype(np.uint8)
+        for i, k in enumerate(labels):
+            r, c = 2 + 8 * (k // 3), 2 + 8 * (k % 3)
+            images[i, r:r + 6, c:c + 6] = 255
+        write_idx(directory / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte", labels)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return fake_fashion(tmp_path_factory.mktemp("idx"))
+
+
+def scenario(directory, data, epochs=4, train=300, dense="true"):
+    path = Path(directory) / "tiny.toml"
+    path.write_text(SCENARIO.format(data=data, epochs=epochs, train=train, dense=dense), encoding="utf-8")
+    return path
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "eventhorizon", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir):
+    base = tmp_path_factory.mktemp("train")
+    out = base / "out"
+    proc = cli("run", scenario(base, data_dir), "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_training_run_directory(trained):
+    out, proc = trained
+    for name in ("model.npz", "dense_model.npz", "history.json", "metrics.json", "status.json", "run.log",
+                 "figures/learning_curves.png", "figures/phase_macs.png"):
+        assert (out / name).is_file(), name
+    status = read_json(out / "status.json")
+    assert status["status"] == "complete" and status["epochs_done"] == status["epochs_planned"] == 4
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("epoch ")]
+    assert len(lines) == 4 and "test" in lines[0] and "MACs/sample free" in lines[0] and "nudged" in lines[0]
+    assert "event-driven EqProp reaches" in proc.stdout
+
+
+def test_training_learns_and_matches_the_dense_baseline(trained):
+    out, _ = trained
+    history = read_json(out / "history.json")
+    first, last = history[0], history[-1]
+    assert last["event"]["loss"] < first["event"]["loss"]
+    assert last["event"]["test_accuracy"] > 0.8  # the classes are easy to tell apart
+    assert abs(last["event"]["test_accuracy"] - last["dense"]["test_accuracy"]) <= 0.1
+    # the nudged phase starts at the free equilibrium: far cheaper than the dense nudged sweeps
+    assert last["event"]["nudged_ops_per_sample"] < last["dense"]["nudged_ops_per_sample"]
+    assert 0 < last["nudged_saving_vs_dense"] <= 1
+
+
+def test_evaluate_reports_the_saved_accuracy(trained, data_dir):
+    out, _ = trained
+    model, info = load_model(out / "model.npz", expect_sizes=(784, 24, 10))
+    assert info["epoch"] == 4
+    proc = cli("evaluate", out / "model.npz", "--data", data_dir)
+    assert proc.returncode == 0, proc.stderr
+    expected = read_json(out / "history.json")[-1]["event"]["test_accuracy"]
+    assert f"{expected:.2%}" in proc.stdout and "60" in proc.stdout
+
+
+def test_evaluate_errors(tmp_path, data_dir):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    proc = cli("evaluate", bad, "--data", data_dir)
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("evaluate", tmp_path / "missing.npz")
+    assert proc.returncode == 2 and "no such model file" in proc.stderr
+
+
+def test_plot_redraws_training_figures(trained):
+    out, _ = trained
+    for png in (out / "figures").glob("*.png"):
+        png.unlink()
+    proc = cli("plot", out)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "figures").glob("*.png")) == ["learning_curves.png", "phase_macs.png"]
+
+
+def test_interrupted_training_resumes_to_identical_weights(tmp_path, data_dir):
+    whole = tmp_path / "whole"
+    path = scenario(tmp_path, data_dir, epochs=12, train=300, dense="false")
+    assert cli("run", path, "--out", whole, "--quiet").returncode == 0
+    part = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, "-m", "eventhorizon", "run", str(path), "--out", str(part), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (part / "history.json").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    status = read_json(part / "status.json")
+    assert status["status"] == "interrupted" and 1 <= status["epochs_done"] < 12, status
+    assert cli("run", "--resume", part, "--quiet").returncode == 0
+    a, _ = load_model(whole / "model.npz")
+    b, _ = load_model(part / "model.npz")
+    np.testing.assert_array_equal(a.graph.weights, b.graph.weights)
+    np.testing.assert_array_equal(a.network.bias, b.network.bias)
+    assert [h["event"]["test_accuracy"] for h in read_json(whole / "history.json")] == \
+        [h["event"]["test_accuracy"] for h in read_json(part / "history.json")]
+
+
+BASE = {"network": {"generator": "layered", "sizes": [784, 8, 10], "feedback": True},
+        "input": {"source": "fashion_mnist"}, "dynamics": {"epsilon": 1e-3},
+        "learning": {"learning_rates": [0.1, 0.05]}, "run": {"epochs": 1}}
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"run": {"epochs": 1, "samples": 5}}, "learning.train_samples"),
+    ({"run": {}}, "run.epochs: required"),
+    ({"network": {"generator": "layered", "sizes": [784, 8, 10]}}, "feedback = true"),
+    ({"learning": {"learning_rates": [0.1]}}, "one rate per weight layer"),
+    ({"input": {"source": "generated"}}, "labelled data"),
+    ({"input": {"source": "fashion_mnist", "split": "test"}}, "input.split: does not apply"),
+    ({"learning": {"learning_rates": [0.1, 0.05], "nudging": "both"}}, "learning.nudging"),
+])
+def test_learning_scenario_errors(change, fragment):
+    with pytest.raises(ScenarioError, match=fragment.replace(".", r"\.").replace("=", "=")):
+        parse_scenario({**BASE, **change})
+
+
+def test_epochs_without_learning_is_refused():
+    doc = {"network": {"generator": "input_recurrent", "inputs": 4, "hidden": 8, "spectral_norm": 0.5},
+           "input": {"source": "generated"}, "dynamics": {"epsilon": 1e-3}, "run": {"samples": 2, "epochs": 3}}
+    with pytest.raises(ScenarioError, match="run.epochs: only applies"):
+        parse_scenario(doc)
+
+
+def test_flops_refuses_a_learning_scenario(tmp_path, data_dir):
+    proc = cli("flops", scenario(tmp_path, data_dir))
+    assert proc.returncode == 2 and "[learning]" in proc.stderr
