@@ -145,6 +145,11 @@ class _Optimizer:
     lr_w: np.ndarray
     lr_b: np.ndarray
     rng: np.random.Generator = field(repr=False)
+    base_lr_w: np.ndarray = None
+    base_lr_b: np.ndarray = None
+
+    def __post_init__(self):
+        self.base_lr_w, self.base_lr_b = self.lr_w.copy(), self.lr_b.copy()
 
 
 class EqPropModel:
@@ -220,6 +225,14 @@ class EqPropModel:
         zeros = lambda k: np.zeros(k, np.float32)  # noqa: E731
         return _Optimizer(zeros(g.nnz), zeros(g.n), zeros(g.nnz), zeros(g.n),
                           np.ascontiguousarray(rates[pair_layer]), lr_b, np.random.default_rng(cfg.seed))
+
+    def scale_learning_rates(self, factor):
+        """Use ``factor`` × the configured learning rates from now on (e.g. a schedule's value)."""
+        if not factor >= 0:
+            raise ValueError(f"factor must be >= 0, got {factor}")
+        opt = self._opt
+        opt.lr_w[:] = opt.base_lr_w * np.float32(factor)
+        opt.lr_b[:] = opt.base_lr_b * np.float32(factor)
 
     # ------------------------------------------------------------------ phases
 

@@ -214,6 +214,9 @@ class EqPropLearning(_Section):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     batch_size: int = Field(20, gt=0, description="samples per weight update")
     init_scale: float = Field(0.5, gt=0, description="initial weights are Glorot-uniform times this factor")
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="learning rates per epoch: constant, or cosine-annealed from the given rates to 0 "
+                                "over run.epochs (epoch e of E uses ½(1 + cos(π e / E)) × the rates)")
     train_samples: int = Field(60000, gt=0, le=60000, description="training images (the first N of the train split)")
     test_samples: int = Field(10000, gt=0, le=10000, description="test images evaluated after every epoch")
     compare_dense: bool = Field(True, description="train the dense numpy EqProp baseline side by side "

@@ -22,6 +22,7 @@ weights an uninterrupted one would.
 """
 
 import json
+import math
 import time
 
 import numpy as np
@@ -85,6 +86,23 @@ def _load_dense(path, dense):
             dense._vW[l][...] = data[f"vW{l}"]
             dense._vb[l][...] = data[f"vb{l}"]
         dense.rng.bit_generator.state = json.loads(str(data["rng_state"]))
+
+
+def schedule_factor(schedule, epoch, epochs):
+    """Learning-rate factor of epoch ``epoch`` (0-based) of ``epochs``.
+
+    Examples
+    --------
+    >>> [round(schedule_factor("cosine", e, 4), 3) for e in range(4)]
+    [1.0, 0.854, 0.5, 0.146]
+    >>> schedule_factor("constant", 3, 4)
+    1.0
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
 def _epoch_order(seed, epoch, n):
@@ -219,11 +237,15 @@ def execute_training(run, progress=None, echo=None):
     _write_status(run, "running", len(history))
     with _stop_on_signals(flag):
         for epoch in range(len(history), sc.run.epochs):
+            factor = schedule_factor(sc.learning.schedule, epoch, sc.run.epochs)
+            model.scale_learning_rates(factor)
+            if dense is not None:
+                dense.learning_rates = [r * factor for r in model.config.learning_rates]
             entry = _train_epoch(run, model, dense, data, epoch, flag, progress)
             if entry is None:
                 break
             history.append(_evaluate(entry, model, dense, data))
-            info = {"epoch": epoch + 1, "test_accuracy": entry["event"]["test_accuracy"]}
+            info = {"epoch": epoch + 1, "learning_rate_factor": factor, "test_accuracy": entry["event"]["test_accuracy"]}
             save_model(d / "model.npz", model, info=info)
             if dense is not None:
                 _save_dense(d / "dense_model.npz", dense)

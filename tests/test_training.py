@@ -40,6 +40,7 @@ batch_size = 10
 train_samples = {train}
 test_samples = 60
 compare_dense = {dense}
+schedule = "{schedule}"
 
 [run]
 epochs = {epochs}
@@ -65,9 +66,10 @@ def data_dir(tmp_path_factory):
     return fake_fashion(tmp_path_factory.mktemp("idx"))
 
 
-def scenario(directory, data, epochs=4, train=300, dense="true"):
+def scenario(directory, data, epochs=4, train=300, dense="true", schedule="constant"):
     path = Path(directory) / "tiny.toml"
-    path.write_text(SCENARIO.format(data=data, epochs=epochs, train=train, dense=dense), encoding="utf-8")
+    path.write_text(SCENARIO.format(data=data, epochs=epochs, train=train, dense=dense, schedule=schedule),
+                    encoding="utf-8")
     return path
 
 
@@ -141,9 +143,10 @@ def test_plot_redraws_training_figures(trained):
     assert sorted(p.name for p in (out / "figures").glob("*.png")) == ["learning_curves.png", "phase_macs.png"]
 
 
-def test_interrupted_training_resumes_to_identical_weights(tmp_path, data_dir):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupted_training_resumes_to_identical_weights(tmp_path, data_dir, schedule):
     whole = tmp_path / "whole"
-    path = scenario(tmp_path, data_dir, epochs=12, train=300, dense="false")
+    path = scenario(tmp_path, data_dir, epochs=12, train=300, dense="false", schedule=schedule)
     assert cli("run", path, "--out", whole, "--quiet").returncode == 0
     part = tmp_path / "part"
     proc = subprocess.Popen([sys.executable, "-m", "eventhorizon", "run", str(path), "--out", str(part), "--quiet"],
@@ -196,3 +199,24 @@ def test_epochs_without_learning_is_refused():
 def test_flops_refuses_a_learning_scenario(tmp_path, data_dir):
     proc = cli("flops", scenario(tmp_path, data_dir))
     assert proc.returncode == 2 and "[learning]" in proc.stderr
+
+
+def test_cosine_schedule_scales_both_models(tmp_path, data_dir):
+    out = tmp_path / "out"
+    proc = cli("run", scenario(tmp_path, data_dir, epochs=2, schedule="cosine"), "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    _, info = load_model(out / "model.npz")
+    assert info["learning_rate_factor"] == pytest.approx(0.5)  # epoch 1 of 2: ½(1 + cos(π/2))
+
+
+def test_scale_learning_rates():
+    from eventhorizon.eqprop import EqPropConfig, EqPropModel
+
+    model = EqPropModel(EqPropConfig(sizes=(4, 3, 2), learning_rates=(0.2, 0.1)))
+    base = model._opt.lr_w.copy()
+    model.scale_learning_rates(0.25)
+    np.testing.assert_allclose(model._opt.lr_w, base * 0.25)
+    model.scale_learning_rates(1.0)
+    np.testing.assert_array_equal(model._opt.lr_w, base)
+    with pytest.raises(ValueError, match="factor"):
+        model.scale_learning_rates(-1)
