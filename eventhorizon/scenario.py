@@ -214,6 +214,8 @@ class EqPropLearning(_Section):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     batch_size: int = Field(20, gt=0, description="samples per weight update")
     init_scale: float = Field(0.5, gt=0, description="initial weights are Glorot-uniform times this factor")
+    threads: int = Field(1, ge=1, le=256, description="threads settling the samples of a mini-batch "
+                                                       "concurrently (results are reproducible per thread count)")
     schedule: Literal["constant", "cosine"] = Field(
         "constant", description="learning rates per epoch: constant, or cosine-annealed from the given rates to 0 "
                                 "over run.epochs (epoch e of E uses ½(1 + cos(π e / E)) × the rates)")

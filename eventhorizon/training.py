@@ -40,7 +40,7 @@ def config_from_scenario(sc):
     return EqPropConfig(sizes=tuple(sc.network.sizes), activation=sc.network.activation, beta=lr.beta,
                         nudging=lr.nudging, learning_rates=tuple(lr.learning_rates), momentum=lr.momentum,
                         batch_size=lr.batch_size, epsilon=sc.dynamics.epsilon, seed=sc.network.seed or 0,
-                        init_scale=lr.init_scale)
+                        init_scale=lr.init_scale, threads=lr.threads)
 
 
 def load_training_data(sc):
@@ -57,7 +57,7 @@ def load_training_data(sc):
             np.ascontiguousarray(test.images), test.labels.astype(np.int64))
 
 
-def _dense_baseline(model, sc):
+def _dense_baseline(model):
     from eventhorizon.dense_eqprop import DenseEqProp
 
     weights, biases = model.dense_parameters()
@@ -230,7 +230,7 @@ def execute_training(run, progress=None, echo=None):
         run.log.info("resuming after epoch %d", len(history))
     else:
         model, history = EqPropModel(config), []
-    dense = _dense_baseline(model, sc) if sc.learning.compare_dense else None
+    dense = _dense_baseline(model) if sc.learning.compare_dense else None
     if dense is not None and history:
         _load_dense(d / "dense_model.npz", dense)
     flag = {"stop": None}

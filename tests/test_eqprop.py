@@ -197,7 +197,7 @@ def test_train_batch_applies_the_eqprop_gradient(nudging):
         sign = signs.choice((-1.0, 1.0)) if nudging == "random_sign" else 1.0
         gw = np.zeros(model.graph.nnz, np.float64)
         gb = np.zeros(model.graph.n, np.float64)
-        loss, ops = 0.0, 0
+        loss = 0.0
         for x, label in zip(X, labels):
             y = np.eye(3, dtype=np.float32)[label]
             w, b = eqprop_gradient(model, x, y, sign * cfg.beta, "symmetric" if nudging == "symmetric" else "x")
@@ -314,6 +314,22 @@ def test_training_is_deterministic_for_a_seed(nudging):
                                                                        s2.learning_ops)
 
 
+@pytest.mark.parametrize("nudging", NUDGING)
+def test_threads_split_the_batch_without_changing_the_update(nudging):
+    """Chunks settle concurrently into their own accumulators: the same update up to float summation order."""
+    X, labels = blobs(seed=4, per_class=10)
+    base = dict(sizes=(8, 16, 3), nudging=nudging, batch_size=7, momentum=0.5, seed=2)
+    serial, threaded, again = (EqPropModel(EqPropConfig(**base, threads=t)) for t in (1, 3, 3))
+    s1, s3 = train(serial, X, labels, 2), train(threaded, X, labels, 2)
+    train(again, X, labels, 2)
+    np.testing.assert_allclose(threaded.graph.weights, serial.graph.weights, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(threaded.network.bias, serial.network.bias, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(threaded.graph.weights, again.graph.weights)  # reproducible per thread count
+    assert s3.samples == s1.samples == 2 * labels.size
+    bits = free_block_bits(threaded)
+    np.testing.assert_array_equal(bits, bits.T)
+
+
 def test_random_sign_uses_the_seed():
     X, labels = blobs(seed=3, per_class=8)
 
@@ -350,6 +366,8 @@ def test_random_sign_uses_the_seed():
     (dict(sizes=(5, 3), learning_rates=(0.1,), epsilon=float("inf")), r"^epsilon must be"),
     (dict(sizes=(5, 3), learning_rates=(0.1,), activation="sigmoidish"), r"^activation must be one of"),
     (dict(sizes=(5, 3), learning_rates=(0.1,), init_scale=0.0), r"^init_scale must be > 0"),
+    (dict(sizes=(5, 3), learning_rates=(0.1,), threads=0), r"^threads must be an integer >= 1"),
+    (dict(sizes=(5, 3), learning_rates=(0.1,), threads=1.5), r"^threads must be an integer >= 1"),
 ])
 def test_config_validation_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):

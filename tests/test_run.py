@@ -1,7 +1,6 @@
 """``eventhorizon run / validate / list / plot``, driven as a user would (a real process)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -19,8 +19,6 @@ from eventhorizon.scenario import (
     FileNetwork,
     GeneratedInput,
     InputRecurrentNetwork,
-    LayeredNetwork,
-    RandomSparseNetwork,
     Scenario,
     ScenarioError,
     apply_overrides,

@@ -185,7 +185,6 @@ def input_recurrent(n_inputs, n_hidden, spectral_norm_target, seed, recurrent_de
     rng = np.random.default_rng(seed)
     w_in = _glorot_uniform(rng, n_inputs, n_hidden)
     recurrent = _symmetric_block(n_hidden, spectral_norm_target, rng.integers(2**63), recurrent_density)
-    n = n_inputs + n_hidden
     adjacency = sp.block_array([[sp.csr_array((n_inputs, n_inputs)), sp.csr_array(w_in)],
                                 [sp.csr_array((n_hidden, n_inputs)), sp.csr_array(recurrent)]],
                                format="csr")
