@@ -79,7 +79,7 @@ def plot_phase_macs(metrics, ax=None):
     if "dense" in last:
         series += [("dense, every synapse every sweep", "C1", "free_ops_unhoisted_per_sample",
                     "nudged_ops_unhoisted_per_sample", "dense"),
-                   ("dense, input drive computed once", "C2", "free_ops_per_sample", "nudged_ops_per_sample", "dense")]
+                   ("dense, input drive once per phase", "C2", "free_ops_per_sample", "nudged_ops_per_sample", "dense")]
     width = 0.8 / len(series)
     for k, (label, color, free_key, nudged_key, side) in enumerate(series):
         values = [last[side][free_key], last[side][nudged_key]]
