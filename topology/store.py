@@ -44,15 +44,13 @@ def _segment_table(indptr, indices):
     n = indptr.shape[0] - 1
     lengths = np.diff(indptr)
     starts = np.ones(indices.shape[0], dtype=bool)
-    starts[1:] = indices[1:].astype(np.int64) != indices[:-1].astype(np.int64) + 1
+    np.not_equal(indices[1:], indices[:-1] + 1, out=starts[1:])  # ids < n <= 2**31 - 1: no overflow
     starts[indptr[:-1][lengths > 0]] = True
-    seg_pos = np.flatnonzero(starts)
-    seg_row = np.searchsorted(indptr, seg_pos, side="right") - 1
-    per_row = np.bincount(seg_row, minlength=n)
+    row = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    per_row = np.bincount(row[starts], minlength=n)
     use = per_row * MIN_SEGMENT_MEAN <= lengths
-    keep = use[seg_row]
+    seg_pos = np.flatnonzero(starts & use[row]).astype(np.int64)
     seg_ptr = np.concatenate([[0], np.cumsum(np.where(use, per_row, 0))]).astype(np.int64)
-    seg_pos = seg_pos[keep].astype(np.int64)
     return seg_ptr, seg_pos, indices[seg_pos].astype(np.int32)
 
 
@@ -166,6 +164,14 @@ class SynapseGraph:
                 raise ValueError(f"{name} ids must lie in [0, {n}), got values in [{ids.min()}, {ids.max()}]")
         coo = sp.coo_array((weight, (pre, post)), shape=(n, n))
         return cls.from_adjacency(coo)
+
+    @classmethod
+    def _trusted(cls, indptr, indices, weights, n):
+        """Wrap arrays already known to be valid CSR (int64, int32, float32, sorted rows); no checks."""
+        graph = cls.__new__(cls)
+        graph.n, graph.indptr, graph.indices, graph.weights = int(n), indptr, indices, weights
+        graph.seg_ptr, graph.seg_pos, graph.seg_first = _segment_table(indptr, indices)
+        return graph
 
     # -------------------------------------------------------------- accessors
     @property
