@@ -138,7 +138,7 @@ def _step_edits(store, fraction, rng):
     new_pre = offsets[layer] + (rng.random(4 * k) * sizes[layer]).astype(np.int64)
     new_post = offsets[layer + 1] + (rng.random(4 * k) * sizes[layer + 1]).astype(np.int64)
     fresh = store.positions(new_pre, new_post) < 0
-    keys, first = np.unique(new_pre[fresh] * store.n + new_post[fresh], return_index=True)
+    _, first = np.unique(new_pre[fresh] * store.n + new_post[fresh], return_index=True)
     chosen = np.sort(first)[:k]
     ins_pre, ins_post = new_pre[fresh][chosen], new_post[fresh][chosen]
     weights = rng.uniform(-0.05, 0.05, size=ins_pre.size).astype(np.float32)

@@ -14,12 +14,15 @@ result also holds the old-position → new-position map, so anything else
 indexed by synapse can follow.
 
 Why a rebuild rather than per-row slack: measured on a 784-500-10 layered
-graph at 90% sparsity with 1% of synapses rewired per step
-(``benchmarks/bench_store.py``), the batched rebuild costs well under a
-millisecond, a negligible fraction of the samples between plasticity
-steps; a slack layout edits faster but kernels cannot read it as CSR
-without either compaction (which costs about as much as the rebuild) or
-teaching every kernel about row ends and holes.
+graph at 90% sparsity (40k synapses) with 1% of synapses rewired per step
+and three carried arrays (``benchmarks/bench_store.py``), the rebuild takes
+about 1 ms per step; a slack layout (free slots at row ends, njit edits)
+takes 0.14 ms for the edits but 0.9 ms once compacted to the CSR the
+kernels read, and needs occasional full relayouts when a row fills up.
+Reading the slack layout directly would mean teaching every kernel about
+row ends and holes (and skipping holes in the optimizer arrays) to save
+under a millisecond per plasticity step, which comes every few hundred
+samples of about a millisecond each.
 
 Symmetric pairs: EqProp's free-free synapses must satisfy ``W_ij = W_ji``.
 With ``symmetric_pairs`` the store treats ``(i, j)`` and ``(j, i)``
@@ -32,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from topology.store import SynapseGraph, _segment_table
+from topology.store import SynapseGraph
 
 __all__ = ["DynamicSynapseStore", "EditResult", "Deletions", "Insertions"]
 
@@ -128,6 +131,15 @@ class DynamicSynapseStore:
         neurons pairs only synapses whose two ends are both in the mask
         (e.g. EqProp's free neurons). Paired synapses of ``graph`` must
         already come in pairs with bit-identical weights.
+
+    Notes
+    -----
+    The store keeps (does not copy) ``graph`` until the first edit, and
+    each edit's new graph after that: in-place weight updates on
+    ``store.graph.weights`` during training are what the next edit carries.
+    Whatever caches arrays of the old graph (a network's kernel arrays)
+    must switch to :attr:`EditResult.graph` and drop its caches after an
+    edit; ``EditResult.carried`` replaces the old per-synapse arrays.
 
     Examples
     --------
@@ -231,6 +243,8 @@ class DynamicSynapseStore:
         return all_keys, has_mirror
 
     def _delete_positions(self, deletes):
+        if len(deletes) != 2:
+            raise ValueError(f"deletes must be (pre, post), got {len(deletes)} arrays")
         pre, post = _pair("deletes", *deletes, self.n)
         keys, _ = self._expand("deletes", pre, post)
         pos, found = _lookup(self._keys, keys)
