@@ -134,30 +134,46 @@ def _dense_totals(results, n):
     }
 
 
-def _train_epoch(run, model, dense, data, epoch, flag, progress):
-    X, y = data[0], data[1]
-    bs, n = model.config.batch_size, X.shape[0]
-    order = _epoch_order(model.config.seed, epoch, n)
-    event, dense_results = BatchStats(), []
-    event_seconds = dense_seconds = 0.0
+def _run_batches(train_batch, X, y, order, bs, flag, progress, label):
+    """Train one model over an epoch's batches; ``(results, seconds)``, or None when stopped."""
+    results, seconds, n = [], 0.0, X.shape[0]
     for start in range(0, n, bs):
         if flag["stop"] is not None:
             return None
         idx = order[start:start + bs]
         t0 = time.perf_counter()
-        event.add(model.train_batch(X[idx], y[idx]))
-        t1 = time.perf_counter()
-        if dense is not None:
-            dense_results.append(dense.train_batch(X[idx], y[idx]))
-        t2 = time.perf_counter()
-        event_seconds, dense_seconds = event_seconds + t1 - t0, dense_seconds + t2 - t1
+        results.append(train_batch(X[idx], y[idx]))
+        seconds += time.perf_counter() - t0
         if progress is not None:
-            progress(min(start + bs, n), n, f"epoch {epoch + 1}")
-    entry = {"epoch": epoch + 1, "event": _per_sample(event, n), "event_epoch_seconds": event_seconds}
+            progress(min(start + bs, n), n, label)
+    return results, seconds
+
+
+def _train_epoch(run, model, dense, data, epoch, flag, progress):
+    """One epoch of the event model, then the same batches for the dense baseline.
+
+    The models are independent, so training them one after the other gives the
+    same weights as interleaving batches, and each is timed without the other's
+    threads (OpenBLAS workers spin after a call) competing for the cores.
+    """
+    X, y = data[0], data[1]
+    bs, n = model.config.batch_size, X.shape[0]
+    order = _epoch_order(model.config.seed, epoch, n)
+    label = f"epoch {epoch + 1}"
+    event_run = _run_batches(model.train_batch, X, y, order, bs, flag, progress, label + " event")
+    if event_run is None:
+        return None
+    event = BatchStats()
+    for stats in event_run[0]:
+        event.add(stats)
+    entry = {"epoch": epoch + 1, "event": _per_sample(event, n), "event_epoch_seconds": event_run[1]}
     if dense is not None:
-        entry["dense"] = _dense_totals(dense_results, n)
-        entry["dense_epoch_seconds"] = dense_seconds
-        entry["wall_ratio_event_over_dense"] = event_seconds / max(dense_seconds, 1e-12)
+        dense_run = _run_batches(dense.train_batch, X, y, order, bs, flag, progress, label + " dense")
+        if dense_run is None:
+            return None
+        entry["dense"] = _dense_totals(dense_run[0], n)
+        entry["dense_epoch_seconds"] = dense_run[1]
+        entry["wall_ratio_event_over_dense"] = event_run[1] / max(dense_run[1], 1e-12)
     return entry
 
 
