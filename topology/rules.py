@@ -1,0 +1,249 @@
+"""Structural plasticity rules: which synapses to prune and which to grow.
+
+Each rule is a small function that *chooses* edits and returns
+:class:`~topology.dynamic.Deletions` or :class:`~topology.dynamic.Insertions`
+for :meth:`~topology.dynamic.DynamicSynapseStore.apply_edits`; none of them
+changes a graph. Candidate synapses for growth come from *blocks*: a block
+``(pre_lo, pre_hi, post_lo, post_hi)`` allows every synapse from an id in
+``[pre_lo, pre_hi)`` to an id in ``[post_lo, post_hi)`` (e.g. layer l to layer
+l + 1). For a store with symmetric pairs, pass only one direction of each
+pair (the forward blocks) and prune with ``one_direction=True``: the store
+mirrors both kinds of edit.
+
+Rules:
+
+* :func:`prune_smallest` — the ``k`` smallest ``|W|`` (SET, RigL);
+* :func:`prune_lowest_score` — the ``k`` lowest of any per-synapse score
+  (e.g. a running mean of ``|gradient|`` or of pre·post activity over a window);
+* :func:`grow_random` — ``k`` missing synapses uniformly at random (SET's regrowth);
+* :func:`grow_top_scores` — the ``k`` missing synapses with the largest score
+  magnitude (RigL-style growth; for EqProp the score is the local candidate
+  product ``(s_i^β s_j^β − s_i⁰ s_j⁰)/β`` accumulated for missing pairs);
+* :func:`budget_for_density` — how many to prune and grow to reach (or hold)
+  a target density.
+"""
+
+import numpy as np
+
+from topology.dynamic import Deletions, Insertions
+
+__all__ = ["prune_smallest", "prune_lowest_score", "grow_random", "grow_top_scores", "budget_for_density",
+           "block_capacity"]
+
+
+def _check_k(k, available, name="k"):
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {k!r}")
+    if k > available:
+        raise ValueError(f"{name} = {k} but only {available} candidates are available")
+    return int(k)
+
+
+def _pre_post(graph):
+    pre = np.repeat(np.arange(graph.n, dtype=np.int64), np.diff(graph.indptr))
+    return pre, graph.indices.astype(np.int64)
+
+
+def _eligible(graph, eligible, one_direction):
+    pre, post = _pre_post(graph)
+    mask = np.ones(graph.nnz, bool) if eligible is None else np.asarray(eligible, bool)
+    if mask.shape != (graph.nnz,):
+        raise ValueError(f"eligible must be a boolean mask of shape ({graph.nnz},), got {mask.shape}")
+    if one_direction:
+        mask = mask & (pre < post)
+    return pre, post, mask
+
+
+def prune_lowest_score(graph, score, k, eligible=None, one_direction=False):
+    """The ``k`` eligible synapses with the lowest ``score`` (ties broken by position).
+
+    Parameters
+    ----------
+    graph : SynapseGraph
+    score : array_like of float, shape (nnz,)
+        One value per synapse, in CSR order.
+    k : int
+    eligible : array_like of bool, shape (nnz,), optional
+        Only these synapses may be pruned (e.g. not the input layer's).
+    one_direction : bool
+        Consider only ``pre < post`` (for a store with symmetric pairs, which
+        deletes the mirror itself).
+
+    Returns
+    -------
+    Deletions
+
+    Examples
+    --------
+    >>> from topology.store import SynapseGraph
+    >>> g = SynapseGraph.from_dense(np.array([[0, .5, -.1], [0, 0, .3], [0, 0, 0]], np.float32))
+    >>> prune_lowest_score(g, np.abs(g.weights), 1)
+    Deletions(pre=array([0]), post=array([2]))
+    """
+    score = np.asarray(score, dtype=np.float64)
+    if score.shape != (graph.nnz,):
+        raise ValueError(f"score must have shape ({graph.nnz},), got {score.shape}")
+    if np.isnan(score).any():
+        raise ValueError("score must not contain NaN")
+    pre, post, mask = _eligible(graph, eligible, one_direction)
+    candidates = np.flatnonzero(mask)
+    k = _check_k(k, candidates.size)
+    chosen = candidates[np.argsort(score[candidates], kind="stable")[:k]]
+    chosen.sort()
+    return Deletions(pre[chosen], post[chosen])
+
+
+def prune_smallest(graph, k, eligible=None, one_direction=False):
+    """The ``k`` eligible synapses with the smallest ``|W|`` (magnitude pruning, as in SET and RigL).
+
+    Examples
+    --------
+    >>> from topology.store import SynapseGraph
+    >>> g = SynapseGraph.from_dense(np.array([[0, .5, -.1], [0, 0, .3], [0, 0, 0]], np.float32))
+    >>> prune_smallest(g, 2)
+    Deletions(pre=array([0, 1]), post=array([2, 2]))
+    """
+    return prune_lowest_score(graph, np.abs(graph.weights), k, eligible, one_direction)
+
+
+def _check_blocks(blocks, n):
+    out = []
+    for b in blocks:
+        lo_a, hi_a, lo_b, hi_b = (int(v) for v in b)
+        if not (0 <= lo_a <= hi_a <= n and 0 <= lo_b <= hi_b <= n):
+            raise ValueError(f"block {tuple(b)} must satisfy 0 <= lo <= hi <= n = {n} for pre and post ranges")
+        out.append((lo_a, hi_a, lo_b, hi_b))
+    return out
+
+
+def _missing_in_block(graph, block, allow_self_loops):
+    """All missing (pre, post) pairs of one block, as flat keys ``pre·n + post`` (int64)."""
+    lo_a, hi_a, lo_b, hi_b = block
+    n = graph.n
+    pre = np.repeat(np.arange(lo_a, hi_a, dtype=np.int64), hi_b - lo_b)
+    post = np.tile(np.arange(lo_b, hi_b, dtype=np.int64), hi_a - lo_a)
+    keys = pre * n + post
+    if not allow_self_loops:
+        keys = keys[pre != post]
+    g_pre, g_post = _pre_post(graph)
+    present = np.sort(g_pre * n + g_post)
+    return keys[~np.isin(keys, present, assume_unique=False)]
+
+
+def block_capacity(blocks, n, allow_self_loops=False):
+    """How many synapses the blocks allow in all (the denominator of a density).
+
+    Examples
+    --------
+    >>> block_capacity([(0, 4, 4, 7)], 7)
+    12
+    """
+    total = 0
+    for lo_a, hi_a, lo_b, hi_b in _check_blocks(blocks, n):
+        total += (hi_a - lo_a) * (hi_b - lo_b)
+        if not allow_self_loops:
+            total -= max(0, min(hi_a, hi_b) - max(lo_a, lo_b))
+    return total
+
+
+def _candidates(graph, blocks, allow_self_loops):
+    parts = [_missing_in_block(graph, b, allow_self_loops) for b in _check_blocks(blocks, graph.n)]
+    keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    return keys
+
+
+def _insertions(keys, n, weight):
+    keys = np.sort(keys)
+    w = np.broadcast_to(np.asarray(weight, np.float32), keys.shape).copy()
+    return Insertions(keys // n, keys % n, w)
+
+
+def grow_random(graph, k, blocks, rng, weight=0.0, allow_self_loops=False):
+    """``k`` missing synapses of the blocks, uniformly at random (SET's regrowth).
+
+    Parameters
+    ----------
+    graph : SynapseGraph
+    k : int
+    blocks : sequence of (pre_lo, pre_hi, post_lo, post_hi)
+    rng : numpy.random.Generator
+    weight : float
+        Initial weight of the new synapses (RigL grows at 0).
+
+    Returns
+    -------
+    Insertions
+
+    Examples
+    --------
+    >>> from topology.store import SynapseGraph
+    >>> g = SynapseGraph.from_dense(np.array([[0, 1, 0], [0, 0, 0], [0, 0, 0]], np.float32))
+    >>> ins = grow_random(g, 1, [(0, 1, 1, 3)], np.random.default_rng(0))
+    >>> ins.pre.tolist(), ins.post.tolist()   # (0, 1) exists, so (0, 2) is the only choice
+    ([0], [2])
+    """
+    keys = _candidates(graph, blocks, allow_self_loops)
+    k = _check_k(k, keys.size)
+    return _insertions(rng.choice(keys, size=k, replace=False), graph.n, weight)
+
+
+def grow_top_scores(graph, k, blocks, score, weight=0.0, allow_self_loops=False):
+    """The ``k`` missing synapses of the blocks with the largest ``|score|`` (gradient growth).
+
+    Parameters
+    ----------
+    graph : SynapseGraph
+    k : int
+    blocks : sequence of (pre_lo, pre_hi, post_lo, post_hi)
+    score : callable or ndarray
+        ``score(pre, post)`` returning one value per candidate pair, or a
+        dense ``(n, n)`` array indexed ``[pre, post]``. Ties are broken by
+        the smaller ``(pre, post)``.
+    weight : float
+
+    Returns
+    -------
+    Insertions
+
+    Examples
+    --------
+    >>> from topology.store import SynapseGraph
+    >>> g = SynapseGraph.from_dense(np.zeros((3, 3), np.float32))
+    >>> s = np.array([[0, .2, -.9], [0, 0, .5], [0, 0, 0]])
+    >>> grow_top_scores(g, 2, [(0, 3, 0, 3)], s).post.tolist()
+    [2, 2]
+    """
+    keys = _candidates(graph, blocks, allow_self_loops)
+    k = _check_k(k, keys.size)
+    pre, post = keys // graph.n, keys % graph.n
+    values = score(pre, post) if callable(score) else np.asarray(score)[pre, post]
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    if values.shape != keys.shape or np.isnan(values).any():
+        raise ValueError(f"score must give one non-NaN value per candidate ({keys.size}), got {values.shape}")
+    order = np.lexsort((keys, -values))[:k]
+    return _insertions(keys[order], graph.n, weight)
+
+
+def budget_for_density(nnz, capacity, target_density, rewire_fraction=0.0):
+    """``(prune, grow)`` counts that bring ``nnz`` to ``target_density·capacity`` and rewire a fraction.
+
+    At the target, ``rewire_fraction·nnz`` synapses are pruned and as many
+    grown (constant density, as in SET/RigL); away from it, only the
+    difference is grown or pruned on top.
+
+    Examples
+    --------
+    >>> budget_for_density(100, 1000, 0.1, rewire_fraction=0.2)
+    (20, 20)
+    >>> budget_for_density(100, 1000, 0.05)
+    (50, 0)
+    """
+    if not 0.0 <= target_density <= 1.0:
+        raise ValueError(f"target_density must lie in [0, 1], got {target_density}")
+    if not 0.0 <= rewire_fraction <= 1.0:
+        raise ValueError(f"rewire_fraction must lie in [0, 1], got {rewire_fraction}")
+    if nnz < 0 or capacity < 0 or nnz > capacity:
+        raise ValueError(f"need 0 <= nnz <= capacity, got nnz={nnz}, capacity={capacity}")
+    target = int(round(target_density * capacity))
+    rewire = int(round(rewire_fraction * min(nnz, target)))
+    return rewire + max(0, nnz - target), rewire + max(0, target - nnz)
