@@ -156,6 +156,7 @@ class _Optimizer:
     rng: np.random.Generator = field(repr=False)
     base_lr_w: np.ndarray = None
     base_lr_b: np.ndarray = None
+    lr_w_factor: float = 1.0
 
     def __post_init__(self):
         self.base_lr_w, self.base_lr_b = self.lr_w.copy(), self.lr_b.copy()
@@ -240,8 +241,90 @@ class EqPropModel:
         if not factor >= 0:
             raise ValueError(f"factor must be >= 0, got {factor}")
         opt = self._opt
+        opt.lr_w_factor = float(factor)
         opt.lr_w[:] = opt.base_lr_w * np.float32(factor)
         opt.lr_b[:] = opt.base_lr_b * np.float32(factor)
+
+    # ------------------------------------------------------------ structure
+
+    def rewire(self, deletes=((), ()), inserts=((), (), ())):
+        """Delete and insert synapses (structural plasticity), keeping the optimizer state aligned.
+
+        Uses :class:`topology.dynamic.DynamicSynapseStore` with the free
+        neurons paired, so a free-free synapse and its mirror are deleted and
+        inserted together and stay equal. Surviving synapses keep their
+        weights, momentum and learning rates; new ones start with momentum 0
+        and their layer's learning rate. Insertions must join adjacent layers.
+
+        Parameters
+        ----------
+        deletes : topology.dynamic.Deletions or (pre, post)
+        inserts : topology.dynamic.Insertions or (pre, post, weight)
+
+        Returns
+        -------
+        topology.dynamic.EditResult
+
+        Examples
+        --------
+        >>> model = EqPropModel(EqPropConfig(sizes=(3, 2, 2), learning_rates=(0.1, 0.05)))
+        >>> nnz = model.graph.nnz
+        >>> _ = model.rewire(deletes=([3], [5]))          # a hidden-output pair and its mirror
+        >>> model.graph.nnz == nnz - 2
+        True
+        """
+        from topology.dynamic import DynamicSynapseStore
+
+        if getattr(self, "_store", None) is None or self._store.graph is not self.graph:
+            self._store = DynamicSynapseStore(self.graph, symmetric_pairs=self.network.free_mask > 0)
+        pre, post = np.asarray(inserts[0], np.int64), np.asarray(inserts[1], np.int64)
+        if pre.size and np.any(np.abs(self.layer_of[pre] - self.layer_of[post]) != 1):
+            raise ValueError("inserts: an EqProp model only has synapses between adjacent layers")
+        rates = np.asarray(self.config.learning_rates, np.float32)
+        lr_new = rates[np.minimum(self.layer_of[pre], self.layer_of[post])] if pre.size else np.zeros(0, np.float32)
+        factor = self._opt.lr_w_factor
+        opt = self._opt
+        out = self._store.apply_edits(deletes, inserts, carry=[opt.grad_w, opt.velocity_w, opt.lr_w, opt.base_lr_w],
+                                      carry_init=[0.0, 0.0, lr_new * np.float32(factor), lr_new])
+        opt.grad_w, opt.velocity_w, opt.lr_w, opt.base_lr_w = (np.ascontiguousarray(a) for a in out.carried)
+        self.network.graph = out.graph
+        self.network._kernel_arrays = None  # net_arrays() rebuilds the kernels' view
+        return out
+
+    def candidate_scores(self, X, labels):
+        """EqProp gradient estimate for *any* synapse, from one batch: a growth signal (GUIDE §3).
+
+        Runs the free and nudged phases on ``X`` (no update) and returns
+        ``score(pre, post)``, the batch mean of ``(a_pre a_post − b_pre
+        b_post)/(β_a − β_b)`` — what :func:`~eventhorizon.learning.accumulate_gradient`
+        would give the synapse if it existed. Use with
+        :func:`topology.rules.grow_top_scores`.
+
+        Examples
+        --------
+        >>> model = EqPropModel(EqPropConfig(sizes=(3, 2, 2), learning_rates=(0.1, 0.05)))
+        >>> score = model.candidate_scores(np.ones((2, 3), np.float32), np.array([0, 1]))
+        >>> score(np.array([0]), np.array([3])).shape
+        (1,)
+        """
+        X, labels = self._check_batch(X, labels)
+        cfg = self.config
+        beta = cfg.beta
+        a_states, b_states = [], []
+        for x, label in zip(X, labels):
+            free = self.free_phase(x)
+            y = self._one_hot(label)
+            a = self.nudged_phase(free, y, beta)
+            b = self.nudged_phase(free, y, -beta) if cfg.nudging == "symmetric" else free
+            a_states.append(a.x.copy())
+            b_states.append(b.x.copy())
+        A, B = np.array(a_states, np.float64), np.array(b_states, np.float64)
+        scale = 1.0 / (2 * beta if cfg.nudging == "symmetric" else beta)
+
+        def score(pre, post):
+            pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
+            return ((A[:, pre] * A[:, post] - B[:, pre] * B[:, post]).mean(axis=0) * scale)
+        return score
 
     # ------------------------------------------------------------------ phases
 
