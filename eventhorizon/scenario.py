@@ -8,7 +8,8 @@ A scenario describes one experiment. Sections:
 ``[run]``         how much to run (samples), the master seed, checkpointing;
 ``[output]``      what a run writes besides its metrics;
 ``[flops]``       settings of the event-vs-dense comparison;
-``[learning]``, ``[plasticity]``  reserved for features not built yet: a
+``[learning]``    EqProp training; ``[plasticity]`` structural plasticity during it;
+reserved keys for features not built yet (spiking mode, snapshots): a
 scenario that uses them is refused, never silently ignored.
 
 Seeds: ``run.seed`` is the master seed. ``network.seed`` and ``input.seed``
@@ -225,12 +226,17 @@ class EqPropLearning(_Section):
                                                   "(same initial weights, batches and hyperparameters)")
 
 
-def _reserved_section(name, what):
-    def check(value):
-        if value is not None:
-            raise ValueError(f"[{name}] ({what}) {NOT_YET}; remove the section")
-        return value
-    return check
+class PlasticitySection(_Section):
+    """Structural plasticity during [learning]: prune and regrow synapses at constant density (SET / RigL style)."""
+
+    every_batches: int = Field(gt=0, description="a plasticity step after every N mini-batches")
+    rewire_fraction: float = Field(0.1, gt=0, le=1, description="fraction of the synapses pruned, and as many "
+                                                                "grown, per step")
+    prune: Literal["magnitude"] = Field("magnitude", description="which synapses go: smallest |W|")
+    grow: Literal["gradient", "random"] = Field(
+        "gradient", description="which missing synapses come: largest local EqProp gradient "
+                                "(a_i a_j − b_i b_j)/Δβ on score_samples samples, or uniformly at random (SET)")
+    score_samples: int = Field(20, gt=0, description="training samples used for the gradient growth score")
 
 
 class Scenario(_Section):
@@ -244,10 +250,8 @@ class Scenario(_Section):
     output: OutputSection = OutputSection()
     flops: FlopsSection = FlopsSection()
     learning: EqPropLearning | None = Field(None, description="train the network (see below)")
-    plasticity: dict | None = Field(None, description="reserved: structural plasticity")
+    plasticity: PlasticitySection | None = Field(None, description="prune and grow synapses while learning")
 
-    _check_plasticity = field_validator("plasticity", mode="before")(
-        _reserved_section("plasticity", "structural plasticity"))
 
     @model_validator(mode="before")
     @classmethod
@@ -280,6 +284,8 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _run_matches_mode(self):
+        if self.plasticity is not None and self.learning is None:
+            raise ValueError("plasticity: needs a [learning] section (synapses are pruned and grown while training)")
         if self.learning is None:
             if self.run.samples is None:
                 raise ValueError("run.samples: required (how many inputs to settle)")

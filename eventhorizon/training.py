@@ -30,6 +30,7 @@ import numpy as np
 from eventhorizon import __version__
 from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
 from eventhorizon.modelfile import load_model, save_model
+from eventhorizon.plasticity import plasticity_step
 
 __all__ = ["execute_training", "config_from_scenario", "load_training_data"]
 
@@ -41,6 +42,15 @@ def config_from_scenario(sc):
                         nudging=lr.nudging, learning_rates=tuple(lr.learning_rates), momentum=lr.momentum,
                         batch_size=lr.batch_size, epsilon=sc.dynamics.epsilon, seed=sc.network.seed or 0,
                         init_scale=lr.init_scale, threads=lr.threads)
+
+
+def initial_graph(sc, config):
+    """The starting weights: ``layered(sizes, seed, feedback=True, density=network.density)`` × init_scale."""
+    from topology.generators import layered
+
+    graph = layered(config.sizes, config.seed, feedback=True, density=sc.network.density)
+    graph.weights *= np.float32(config.init_scale)
+    return graph
 
 
 def load_training_data(sc):
@@ -134,16 +144,21 @@ def _dense_totals(results, n):
     }
 
 
-def _run_batches(train_batch, X, y, order, bs, flag, progress, label):
-    """Train one model over an epoch's batches; ``(results, seconds)``, or None when stopped."""
+def _run_batches(train_batch, X, y, order, bs, flag, progress, label, after_batch=None):
+    """Train one model over an epoch's batches; ``(results, seconds)``, or None when stopped.
+
+    ``after_batch(batch_number, start)`` runs after each batch, outside the timing.
+    """
     results, seconds, n = [], 0.0, X.shape[0]
-    for start in range(0, n, bs):
+    for number, start in enumerate(range(0, n, bs), start=1):
         if flag["stop"] is not None:
             return None
         idx = order[start:start + bs]
         t0 = time.perf_counter()
         results.append(train_batch(X[idx], y[idx]))
         seconds += time.perf_counter() - t0
+        if after_batch is not None:
+            after_batch(number, start + bs)
         if progress is not None:
             progress(min(start + bs, n), n, label)
     return results, seconds
@@ -160,13 +175,27 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress):
     bs, n = model.config.batch_size, X.shape[0]
     order = _epoch_order(model.config.seed, epoch, n)
     label = f"epoch {epoch + 1}"
-    event_run = _run_batches(model.train_batch, X, y, order, bs, flag, progress, label + " event")
+    steps = []
+    plasticity = run.scenario.plasticity
+
+    def rewire(number, next_start):
+        if plasticity is not None and number % plasticity.every_batches == 0:
+            idx = order[np.arange(next_start, next_start + plasticity.score_samples) % n]
+            steps.append(plasticity_step(model, plasticity, X[idx], y[idx], [model.config.seed, epoch, number]))
+
+    event_run = _run_batches(model.train_batch, X, y, order, bs, flag, progress, label + " event", rewire)
     if event_run is None:
         return None
     event = BatchStats()
     for stats in event_run[0]:
         event.add(stats)
     entry = {"epoch": epoch + 1, "event": _per_sample(event, n), "event_epoch_seconds": event_run[1]}
+    if plasticity is not None:
+        entry["plasticity"] = {"steps": len(steps), "pruned": sum(s["pruned"] for s in steps),
+                               "grown": sum(s["grown"] for s in steps),
+                               "density": steps[-1]["density"] if steps else None,
+                               "seconds": sum(s["seconds"] for s in steps),
+                               "synapses": int(model.graph.nnz)}
     if dense is not None:
         dense_run = _run_batches(dense.train_batch, X, y, order, bs, flag, progress, label + " dense")
         if dense_run is None:
@@ -201,6 +230,10 @@ def epoch_line(entry, epochs):
             f"test {e['test_accuracy']:.2%}; MACs/sample free {e['free_ops_per_sample']:,.0f}, "
             f"nudged {e['nudged_ops_per_sample']:,.0f}; updates/sample free {e['free_updates_per_sample']:,.0f}, "
             f"nudged {e['nudged_updates_per_sample']:,.0f}")
+    if "plasticity" in entry:
+        p = entry["plasticity"]
+        line += (f" | plasticity: {p['steps']} steps, {p['pruned']:,} pruned, {p['grown']:,} grown, "
+                 f"density {p['density'] if p['density'] is not None else float('nan'):.3f}, {p['seconds']:.2f} s")
     if "dense" in entry:
         d = entry["dense"]
         line += (f" | dense: test {d['test_accuracy']:.2%}, MACs/sample free {d['free_ops_unhoisted_per_sample']:,.0f}, "
@@ -245,7 +278,7 @@ def execute_training(run, progress=None, echo=None):
         model, _ = load_model(d / "model.npz", expect_sizes=config.sizes)
         run.log.info("resuming after epoch %d", len(history))
     else:
-        model, history = EqPropModel(config), []
+        model, history = EqPropModel(config, graph=initial_graph(sc, config)), []
     dense = _dense_baseline(model) if sc.learning.compare_dense else None
     if dense is not None and history:
         _load_dense(d / "dense_model.npz", dense)

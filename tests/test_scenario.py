@@ -405,8 +405,6 @@ def test_fashion_mnist_samples_at_most_the_split_size(split, limit):
 
 
 @pytest.mark.parametrize("section, key, value, path", [
-    (None, "plasticity", {"rewire": True}, "plasticity"),
-    (None, "plasticity", 5, "plasticity"),        # not even a table: still "not implemented yet"
     ("run", "duration", 1.5, "run.duration"),
     ("output", "snapshots", [0.5, 1.0], "output.snapshots"),
     ("output", "snapshots", 3, "output.snapshots"),
@@ -418,10 +416,16 @@ def test_reserved_keys_are_refused(section, key, value, path):
     assert msg.startswith(f"<string>: {path}: ") and "not implemented yet" in msg and "\n" not in msg
 
 
-def test_reserved_section_in_a_file(tmp_path):
-    path = write(tmp_path, SMALL + "\n[plasticity]\nrewire_every = 10\n")
+def test_reserved_key_in_a_file(tmp_path):
+    path = write(tmp_path, SMALL.replace("[dynamics]", "[output]\nsnapshots = [1.0]\n\n[dynamics]"))
     msg = load_error(path)
-    assert msg.startswith(f"{path}: plasticity: ") and "not implemented yet" in msg
+    assert msg.startswith(f"{path}: output.snapshots: ") and "not implemented yet" in msg
+
+
+def test_plasticity_section_needs_learning(tmp_path):
+    path = write(tmp_path, SMALL + "\n[plasticity]\nevery_batches = 10\n")
+    msg = load_error(path)
+    assert "plasticity: needs a [learning] section" in msg
 
 
 def test_spiking_mode_is_refused():

@@ -220,3 +220,54 @@ def test_scale_learning_rates():
     np.testing.assert_array_equal(model._opt.lr_w, base)
     with pytest.raises(ValueError, match="factor"):
         model.scale_learning_rates(-1)
+
+
+PLASTIC = SCENARIO.replace('feedback = true\n', 'feedback = true\ndensity = 0.3\n') + """
+[plasticity]
+every_batches = 5
+rewire_fraction = 0.2
+grow = "{grow}"
+score_samples = 10
+"""
+
+
+@pytest.mark.parametrize("grow", ["gradient", "random"])
+def test_plasticity_holds_density_and_resumes_identically(tmp_path, data_dir, grow):
+    text = PLASTIC.format(data=data_dir, epochs=6, train=200, dense="false", schedule="constant", grow=grow)
+    path = tmp_path / "plastic.toml"
+    path.write_text(text, encoding="utf-8")
+    whole = tmp_path / "whole"
+    proc = cli("run", path, "--out", whole)
+    assert proc.returncode == 0, proc.stderr
+    assert "plasticity: 4 steps" in proc.stderr
+    history = read_json(whole / "history.json")
+    densities = {round(h["plasticity"]["density"], 6) for h in history}
+    assert len(densities) == 1 and abs(densities.pop() - 0.3) < 0.02
+    assert all(h["plasticity"]["pruned"] == h["plasticity"]["grown"] > 0 for h in history)
+    model, _ = load_model(whole / "model.npz")
+    A = model.graph.to_scipy().tocsr()[784:, 784:]
+    assert (A != A.T).nnz == 0
+    part = tmp_path / "part"
+    child = subprocess.Popen([sys.executable, "-m", "eventhorizon", "run", str(path), "--out", str(part), "--quiet"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (part / "history.json").exists():
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=60)
+    assert read_json(part / "status.json")["status"] in ("interrupted", "complete")
+    if read_json(part / "status.json")["status"] == "interrupted":
+        assert cli("run", "--resume", part, "--quiet").returncode == 0
+    again, _ = load_model(part / "model.npz")
+    np.testing.assert_array_equal(again.graph.indices, model.graph.indices)
+    np.testing.assert_array_equal(again.graph.weights, model.graph.weights)
+
+
+def test_plasticity_needs_learning():
+    doc = {"network": {"generator": "input_recurrent", "inputs": 4, "hidden": 8, "spectral_norm": 0.5},
+           "input": {"source": "generated"}, "dynamics": {"epsilon": 1e-3}, "run": {"samples": 2},
+           "plasticity": {"every_batches": 3}}
+    with pytest.raises(ScenarioError, match="plasticity: needs a \\[learning\\] section"):
+        parse_scenario(doc)
