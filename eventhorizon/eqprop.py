@@ -223,18 +223,23 @@ class EqPropModel:
         if (block != block.T).nnz:
             raise ValueError("weights among free neurons are not symmetric (W_ij must equal W_ji for EqProp)")
 
+    def _synapse_rates(self, pre, post, what):
+        """Configured learning rate of each synapse ``pre → post``; refuses pairs of non-adjacent layers."""
+        pre_layer, post_layer = self.layer_of[pre], self.layer_of[post]
+        if np.any(np.abs(pre_layer - post_layer) != 1):
+            raise ValueError(f"{what}; an EqProp model only has synapses between adjacent layers")
+        rates = np.asarray(self.config.learning_rates, np.float32)
+        return np.ascontiguousarray(rates[np.minimum(pre_layer, post_layer)])
+
     def _optimizer(self):
         g, cfg = self.graph, self.config
         rates = np.asarray(cfg.learning_rates, np.float32)
-        pre = np.repeat(np.arange(g.n), np.diff(g.indptr))
-        pair_layer = np.minimum(self.layer_of[pre], self.layer_of[g.indices])
-        if np.any(np.abs(self.layer_of[pre] - self.layer_of[g.indices]) != 1):
-            raise ValueError("graph has synapses that do not join adjacent layers; an EqProp model is layered")
+        lr_w = self._synapse_rates(g.pre_ids(), g.indices, "graph has synapses that do not join adjacent layers")
         lr_b = np.zeros(g.n, np.float32)
         lr_b[self.layer_of > 0] = rates[self.layer_of[self.layer_of > 0] - 1]
         zeros = lambda k: np.zeros(k, np.float32)  # noqa: E731
-        return _Optimizer(zeros(g.nnz), zeros(g.n), zeros(g.nnz), zeros(g.n),
-                          np.ascontiguousarray(rates[pair_layer]), lr_b, np.random.default_rng(cfg.seed))
+        return _Optimizer(zeros(g.nnz), zeros(g.n), zeros(g.nnz), zeros(g.n), lr_w, lr_b,
+                          np.random.default_rng(cfg.seed))
 
     def scale_learning_rates(self, factor):
         """Use ``factor`` × the configured learning rates from now on (e.g. a schedule's value)."""
@@ -278,10 +283,7 @@ class EqPropModel:
         if getattr(self, "_store", None) is None or self._store.graph is not self.graph:
             self._store = DynamicSynapseStore(self.graph, symmetric_pairs=self.network.free_mask > 0)
         pre, post = np.asarray(inserts[0], np.int64), np.asarray(inserts[1], np.int64)
-        if pre.size and np.any(np.abs(self.layer_of[pre] - self.layer_of[post]) != 1):
-            raise ValueError("inserts: an EqProp model only has synapses between adjacent layers")
-        rates = np.asarray(self.config.learning_rates, np.float32)
-        lr_new = rates[np.minimum(self.layer_of[pre], self.layer_of[post])] if pre.size else np.zeros(0, np.float32)
+        lr_new = self._synapse_rates(pre, post, "inserts: a synapse joins non-adjacent layers")
         factor = self._opt.lr_w_factor
         opt = self._opt
         out = self._store.apply_edits(deletes, inserts, carry=[opt.grad_w, opt.velocity_w, opt.lr_w, opt.base_lr_w],
@@ -308,18 +310,13 @@ class EqPropModel:
         (1,)
         """
         X, labels = self._check_batch(X, labels)
-        cfg = self.config
-        beta = cfg.beta
         a_states, b_states = [], []
         for x, label in zip(X, labels):
-            free = self.free_phase(x)
-            y = self._one_hot(label)
-            a = self.nudged_phase(free, y, beta)
-            b = self.nudged_phase(free, y, -beta) if cfg.nudging == "symmetric" else free
+            a, b, beta_b = self._nudged_pair(self.free_phase(x), self._one_hot(label), self.config.beta)
             a_states.append(a.x.copy())
             b_states.append(b.x.copy())
         A, B = np.array(a_states, np.float64), np.array(b_states, np.float64)
-        scale = 1.0 / (2 * beta if cfg.nudging == "symmetric" else beta)
+        scale = 1.0 / (self.config.beta - beta_b)
 
         def score(pre, post):
             pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
@@ -402,23 +399,29 @@ class EqPropModel:
             opt.grad_b += gb
         return stats
 
+    def _nudged_pair(self, free, y, beta):
+        """The learning rule's two equilibria after ``free``: ``(a, b, beta_b)``.
+
+        ``a`` is nudged with ``beta``; ``b`` is nudged with ``−beta``
+        (symmetric nudging) or is the free state itself (``beta_b = 0``).
+        """
+        a = self.nudged_phase(free, y, beta)
+        if self.config.nudging == "symmetric":
+            return a, self.nudged_phase(free, y, -beta), -beta
+        return a, free, 0.0
+
     def _train_sample(self, x, label, beta, grad_w, grad_b):
         st = BatchStats(samples=1)
+        y = self._one_hot(label)
         t0 = time.perf_counter()
         free = self.free_phase(x)
         t1 = time.perf_counter()
-        y = self._one_hot(label)
+        a, b, beta_b = self._nudged_pair(free, y, beta)
+        t2 = time.perf_counter()
+        nudged = (a, b) if b is not free else (a,)
         out = free.x[self.output_ids]
         st.loss = 0.5 * float(np.sum((y - out) ** 2))
         st.correct = int(np.argmax(out) == label)
-        a = self.nudged_phase(free, y, beta)
-        if self.config.nudging == "symmetric":
-            b, beta_b = self.nudged_phase(free, y, -beta), -beta
-            nudged = (a, b)
-        else:
-            b, beta_b = free, 0.0
-            nudged = (a,)
-        t2 = time.perf_counter()
         st.learning_ops = accumulate_gradient(self.graph, a.x, b.x, beta, beta_b, self.network.free_mask,
                                               grad_w, grad_b)
         st.learning_seconds = time.perf_counter() - t2

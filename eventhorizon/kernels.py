@@ -94,6 +94,18 @@ def _key(st, lip, i):
 
 
 @kernel(inline=True)
+def _segment_span(syn, s, seg_end, row_end):
+    """Segment ``s`` of a row: synapse positions ``[p0, p1)`` targeting the ids ``[t0, t1)``.
+
+    A segment runs to the next segment's position, or to the row's end.
+    """
+    p0 = syn.seg_pos[s]
+    p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else row_end
+    t0 = np.int64(syn.seg_first[s])
+    return p0, p1, t0, t0 + (p1 - p0)
+
+
+@kernel(inline=True)
 def _deliver_u(net, st, j, d):
     """``u[t] += w·d`` over the out-edges of ``j`` (keys untouched); return the MAC count."""
     syn = net.syn
@@ -101,10 +113,7 @@ def _deliver_u(net, st, j, d):
     seg_end = syn.seg_ptr[j + 1]
     if seg_end > syn.seg_ptr[j]:
         for s in range(syn.seg_ptr[j], seg_end):
-            p0 = syn.seg_pos[s]
-            p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else row_end
-            t0 = np.int64(syn.seg_first[s])
-            t1 = t0 + (p1 - p0)
+            p0, p1, t0, t1 = _segment_span(syn, s, seg_end, row_end)
             _axpy(st.u[t0:t1], syn.weights[p0:p1], d)
     else:
         for p in range(syn.indptr[j], row_end):
@@ -126,10 +135,7 @@ def _deliver(net, st, q, j, d):
     seg_end = syn.seg_ptr[j + 1]
     if seg_end > syn.seg_ptr[j]:
         for s in range(syn.seg_ptr[j], seg_end):
-            p0 = syn.seg_pos[s]
-            p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else row_end
-            t0 = np.int64(syn.seg_first[s])
-            t1 = t0 + (p1 - p0)
+            p0, p1, t0, t1 = _segment_span(syn, s, seg_end, row_end)
             _axpy_keys(st.u[t0:t1], st.u_eval[t0:t1], st.gap[t0:t1], keys[t0:t1],
                        syn.weights[p0:p1], d, lip)
             _q_changed_range(q, t0, t1)

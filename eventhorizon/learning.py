@@ -17,6 +17,7 @@ pair get bit-identical gradients and stay equal under :func:`sgd_step`.
 
 import numpy as np
 
+from eventhorizon.kernels import _segment_span
 from scheduler.jit import kernel
 
 __all__ = ["accumulate_gradient", "sgd_step"]
@@ -42,10 +43,7 @@ def _accumulate(syn, a, b, free, scale, grad_w, grad_b):
         seg_end = syn.seg_ptr[i + 1]
         if seg_end > syn.seg_ptr[i]:  # contiguous target runs: SIMD over slices
             for s in range(syn.seg_ptr[i], seg_end):
-                p0 = syn.seg_pos[s]
-                p1 = syn.seg_pos[s + 1] if s + 1 < seg_end else stop
-                t0 = np.int64(syn.seg_first[s])
-                t1 = t0 + (p1 - p0)
+                p0, p1, t0, t1 = _segment_span(syn, s, seg_end, stop)
                 _outer_slice(grad_w[p0:p1], a[t0:t1], b[t0:t1], ai, bi, scale)
         else:
             for k in range(start, stop):

@@ -29,8 +29,7 @@ def forward_blocks(sizes):
 
 def forward_count(graph):
     """Synapses ``pre → post`` with ``pre < post`` (each symmetric pair once)."""
-    pre = np.repeat(np.arange(graph.n), np.diff(graph.indptr))
-    return int(np.count_nonzero(pre < graph.indices))
+    return int(np.count_nonzero(graph.pre_ids() < graph.indices))
 
 
 def plasticity_step(model, section, X, labels, seed):

@@ -80,11 +80,6 @@ class EditResult(NamedTuple):
     mirrored: np.ndarray
 
 
-def _row_of(indptr):
-    """Row (pre id) of every synapse position, int64."""
-    return np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
-
-
 def _pair(name, pre, post, n):
     """Validated int64 ``(pre, post)`` arrays of argument ``name``."""
     pre = np.asarray(pre)
@@ -181,7 +176,7 @@ class DynamicSynapseStore:
     def _set_graph(self, graph, keys=None):
         """Make ``graph`` current; ``keys`` are its sorted ``pre * n + post`` if known."""
         self.graph = graph
-        self._keys = _row_of(graph.indptr) * graph.n + graph.indices if keys is None else keys
+        self._keys = graph.pre_ids() * graph.n + graph.indices if keys is None else keys
 
     def _check_pairs(self):
         """Paired synapses of the current graph come in pairs with equal weight bits."""

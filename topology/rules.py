@@ -39,13 +39,8 @@ def _check_k(k, available, name="k"):
     return int(k)
 
 
-def _pre_post(graph):
-    pre = np.repeat(np.arange(graph.n, dtype=np.int64), np.diff(graph.indptr))
-    return pre, graph.indices.astype(np.int64)
-
-
 def _eligible(graph, eligible, one_direction):
-    pre, post = _pre_post(graph)
+    pre, post = graph.pre_ids(), graph.indices.astype(np.int64)
     mask = np.ones(graph.nnz, bool) if eligible is None else np.asarray(eligible, bool)
     if mask.shape != (graph.nnz,):
         raise ValueError(f"eligible must be a boolean mask of shape ({graph.nnz},), got {mask.shape}")
@@ -116,18 +111,15 @@ def _check_blocks(blocks, n):
     return out
 
 
-def _missing_in_block(graph, block, allow_self_loops):
-    """All missing (pre, post) pairs of one block, as flat keys ``pre·n + post`` (int64)."""
+def _missing_in_block(block, n, present, allow_self_loops):
+    """Pairs of one block not in ``present`` (flat keys ``pre·n + post``), as int64 keys."""
     lo_a, hi_a, lo_b, hi_b = block
-    n = graph.n
     pre = np.repeat(np.arange(lo_a, hi_a, dtype=np.int64), hi_b - lo_b)
     post = np.tile(np.arange(lo_b, hi_b, dtype=np.int64), hi_a - lo_a)
     keys = pre * n + post
     if not allow_self_loops:
         keys = keys[pre != post]
-    g_pre, g_post = _pre_post(graph)
-    present = np.sort(g_pre * n + g_post)
-    return keys[~np.isin(keys, present, assume_unique=False)]
+    return keys[~np.isin(keys, present)]
 
 
 def block_capacity(blocks, n, allow_self_loops=False):
@@ -147,7 +139,8 @@ def block_capacity(blocks, n, allow_self_loops=False):
 
 
 def _candidates(graph, blocks, allow_self_loops):
-    parts = [_missing_in_block(graph, b, allow_self_loops) for b in _check_blocks(blocks, graph.n)]
+    present = graph.pre_ids() * graph.n + graph.indices  # the graph's keys, computed once for all blocks
+    parts = [_missing_in_block(b, graph.n, present, allow_self_loops) for b in _check_blocks(blocks, graph.n)]
     keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
     return keys
 

@@ -184,6 +184,16 @@ class SynapseGraph:
         return SynapseArrays(self.indptr, self.indices, self.weights,
                              self.seg_ptr, self.seg_pos, self.seg_first)
 
+    def pre_ids(self):
+        """Pre-synaptic neuron of every synapse, in CSR order (int64): the row of each position.
+
+        Examples
+        --------
+        >>> SynapseGraph.from_edges(3, [2, 0, 0], [0, 1, 2], [1.0, 1.0, 1.0]).pre_ids().tolist()
+        [0, 0, 2]
+        """
+        return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.indptr))
+
     def fan_out(self):
         """Out-degree of every neuron (int64 array)."""
         return np.diff(self.indptr)
@@ -201,8 +211,7 @@ class SynapseGraph:
         """A :class:`networkx.DiGraph` with edge attribute ``weight``."""
         graph = nx.DiGraph()
         graph.add_nodes_from(range(self.n))
-        pre = np.repeat(np.arange(self.n), self.fan_out())
-        graph.add_weighted_edges_from(zip(pre.tolist(), self.indices.tolist(), self.weights.tolist()))
+        graph.add_weighted_edges_from(zip(self.pre_ids().tolist(), self.indices.tolist(), self.weights.tolist()))
         return graph
 
     def __repr__(self):
