@@ -82,6 +82,20 @@ def read_json(path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def interrupt_after_first_epoch(path, out):
+    """Run ``path`` into ``out`` in a child process; SIGINT it once an epoch is saved. ``(returncode, stderr)``."""
+    child = subprocess.Popen([sys.executable, "-m", "eventhorizon", "run", str(path), "--out", str(out), "--quiet"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "history.json").exists():
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=60)
+    return child.returncode, stderr
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_dir):
     base = tmp_path_factory.mktemp("train")
@@ -149,16 +163,8 @@ def test_interrupted_training_resumes_to_identical_weights(tmp_path, data_dir, s
     path = scenario(tmp_path, data_dir, epochs=12, train=300, dense="false", schedule=schedule)
     assert cli("run", path, "--out", whole, "--quiet").returncode == 0
     part = tmp_path / "part"
-    proc = subprocess.Popen([sys.executable, "-m", "eventhorizon", "run", str(path), "--out", str(part), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (part / "history.json").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    code, stderr = interrupt_after_first_epoch(path, part)
+    assert code == 130, stderr
     status = read_json(part / "status.json")
     assert status["status"] == "interrupted" and 1 <= status["epochs_done"] < 12, status
     assert cli("run", "--resume", part, "--quiet").returncode == 0
@@ -248,15 +254,7 @@ def test_plasticity_holds_density_and_resumes_identically(tmp_path, data_dir, gr
     A = model.graph.to_scipy().tocsr()[784:, 784:]
     assert (A != A.T).nnz == 0
     part = tmp_path / "part"
-    child = subprocess.Popen([sys.executable, "-m", "eventhorizon", "run", str(path), "--out", str(part), "--quiet"],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (part / "history.json").exists():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    child.send_signal(signal.SIGINT)
-    child.communicate(timeout=60)
+    interrupt_after_first_epoch(path, part)
     assert read_json(part / "status.json")["status"] in ("interrupted", "complete")
     if read_json(part / "status.json")["status"] == "interrupted":
         assert cli("run", "--resume", part, "--quiet").returncode == 0
