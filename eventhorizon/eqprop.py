@@ -36,7 +36,7 @@ from eventhorizon.network import RateNetwork
 from eventhorizon.settle import settle
 from topology.generators import layered
 
-__all__ = ["EqPropConfig", "EqPropModel", "BatchStats", "NUDGING"]
+__all__ = ["EqPropConfig", "EqPropModel", "BatchStats", "CandidateScore", "NUDGING"]
 
 NUDGING = ("symmetric", "positive", "random_sign")
 
@@ -160,6 +160,28 @@ class _Optimizer:
 
     def __post_init__(self):
         self.base_lr_w, self.base_lr_b = self.lr_w.copy(), self.lr_b.copy()
+
+
+class CandidateScore:
+    """Batch-mean EqProp gradient ``(a_i a_j − b_i b_j)/(β_a − β_b)`` of any pair, from settled states.
+
+    ``A``/``B`` hold one settled state per row (the two nudged phases).
+    Call it with ``(pre, post)`` index arrays, or ask for a whole block as
+    a matrix product (what :func:`topology.rules.grow_top_scores` uses).
+    """
+
+    def __init__(self, A, B, scale):
+        self.A, self.B, self.scale = A, B, float(scale)
+
+    def __call__(self, pre, post):
+        pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
+        return (self.A[:, pre] * self.A[:, post] - self.B[:, pre] * self.B[:, post]).mean(axis=0) * self.scale
+
+    def block(self, pre_lo, pre_hi, post_lo, post_hi):
+        """Scores of every pair ``[pre_lo, pre_hi) × [post_lo, post_hi)`` as a dense matrix."""
+        A, B = self.A, self.B
+        m = A[:, pre_lo:pre_hi].T @ A[:, post_lo:post_hi] - B[:, pre_lo:pre_hi].T @ B[:, post_lo:post_hi]
+        return m * (self.scale / max(1, A.shape[0]))
 
 
 class EqPropModel:
@@ -297,7 +319,7 @@ class EqPropModel:
         """EqProp gradient estimate for *any* synapse, from one batch: a growth signal (GUIDE §3).
 
         Runs the free and nudged phases on ``X`` (no update) and returns
-        ``score(pre, post)``, the batch mean of ``(a_pre a_post − b_pre
+        a :class:`CandidateScore`: ``score(pre, post)`` is the batch mean of ``(a_pre a_post − b_pre
         b_post)/(β_a − β_b)`` — what :func:`~eventhorizon.learning.accumulate_gradient`
         would give the synapse if it existed. Use with
         :func:`topology.rules.grow_top_scores`.
@@ -308,6 +330,8 @@ class EqPropModel:
         >>> score = model.candidate_scores(np.ones((2, 3), np.float32), np.array([0, 1]))
         >>> score(np.array([0]), np.array([3])).shape
         (1,)
+        >>> score.block(0, 3, 3, 5).shape           # every input → hidden pair at once
+        (3, 2)
         """
         X, labels = self._check_batch(X, labels)
         a_states, b_states = [], []
@@ -315,13 +339,8 @@ class EqPropModel:
             a, b, beta_b = self._nudged_pair(self.free_phase(x), self._one_hot(label), self.config.beta)
             a_states.append(a.x.copy())
             b_states.append(b.x.copy())
-        A, B = np.array(a_states, np.float64), np.array(b_states, np.float64)
-        scale = 1.0 / (self.config.beta - beta_b)
-
-        def score(pre, post):
-            pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
-            return ((A[:, pre] * A[:, post] - B[:, pre] * B[:, post]).mean(axis=0) * scale)
-        return score
+        return CandidateScore(np.array(a_states, np.float64), np.array(b_states, np.float64),
+                              1.0 / (self.config.beta - beta_b))
 
     # ------------------------------------------------------------------ phases
 

@@ -127,3 +127,13 @@ def test_model_file_round_trip_after_rewiring(tmp_path):
     np.testing.assert_array_equal(again.graph.indices, model.graph.indices)
     np.testing.assert_array_equal(again.graph.weights, model.graph.weights)
     np.testing.assert_array_equal(again._opt.velocity_w, model._opt.velocity_w)
+
+
+def test_candidate_score_blocks_equal_the_pairwise_score():
+    model = sparse_model()
+    X, labels = data(seed=4, n=5)
+    score = model.candidate_scores(X, labels)
+    for lo_a, hi_a, lo_b, hi_b in BLOCKS:
+        pre, post = np.meshgrid(np.arange(lo_a, hi_a), np.arange(lo_b, hi_b), indexing="ij")
+        np.testing.assert_allclose(score.block(lo_a, hi_a, lo_b, hi_b), score(pre.ravel(), post.ravel()).reshape(pre.shape),
+                                   rtol=1e-10, atol=1e-12)

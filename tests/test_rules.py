@@ -150,3 +150,29 @@ def test_constant_density_rewiring_with_symmetric_pairs():
         assert forward(store.graph) == start
         A = store.graph.to_scipy().tocsr()[6:, 6:]
         assert (A != A.T).nnz == 0
+
+
+class _BlockScorer:
+    """A block scorer over a dense matrix (what EqPropModel.candidate_scores returns, simplified)."""
+
+    def __init__(self, m):
+        self.m = m
+
+    def block(self, a, b, c, d):
+        return self.m[a:b, c:d]
+
+
+@PROPS
+@given(graphs(), st.data())
+def test_grow_top_scores_is_the_same_for_arrays_callables_and_block_scorers(graph, data):
+    """Overlapping blocks too: a pair in two blocks is one candidate."""
+    n = graph.n
+    blocks = [tuple(sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2)))
+                    + sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2)))) for _ in range(2)]
+    score = np.array(data.draw(st.lists(st.integers(-3, 3), min_size=n * n, max_size=n * n)), float).reshape(n, n)
+    pool = missing_in(graph, blocks)
+    k = data.draw(st.integers(0, len(pool)))
+    expected = sorted(sorted(pool, key=lambda e: (-abs(score[e]), e))[:k])
+    for form in (score, lambda p, q: score[p, q], _BlockScorer(score)):
+        got = grow_top_scores(graph, k, blocks, form)
+        assert list(zip(got.pre.tolist(), got.post.tolist())) == expected

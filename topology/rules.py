@@ -111,15 +111,30 @@ def _check_blocks(blocks, n):
     return out
 
 
-def _missing_in_block(block, n, present, allow_self_loops):
-    """Pairs of one block not in ``present`` (flat keys ``pre·n + post``), as int64 keys."""
+def _missing_in_block(block, pre, post, allow_self_loops):
+    """Missing pairs of one block, row-major: ``(pre, post)`` int64 arrays.
+
+    ``pre``/``post`` are the graph's synapses; a boolean mask of the block
+    marks those inside it (and the diagonal, unless self-loops are allowed).
+    """
     lo_a, hi_a, lo_b, hi_b = block
-    pre = np.repeat(np.arange(lo_a, hi_a, dtype=np.int64), hi_b - lo_b)
-    post = np.tile(np.arange(lo_b, hi_b, dtype=np.int64), hi_a - lo_a)
-    keys = pre * n + post
+    present = np.zeros((hi_a - lo_a, hi_b - lo_b), bool)
+    inside = (pre >= lo_a) & (pre < hi_a) & (post >= lo_b) & (post < hi_b)
+    present[pre[inside] - lo_a, post[inside] - lo_b] = True
     if not allow_self_loops:
-        keys = keys[pre != post]
-    return keys[~np.isin(keys, present)]
+        diag = np.arange(max(lo_a, lo_b), min(hi_a, hi_b), dtype=np.int64)
+        present[diag - lo_a, diag - lo_b] = True
+    r, c = np.nonzero(~present)
+    return r.astype(np.int64) + lo_a, c.astype(np.int64) + lo_b
+
+
+def _overlap(blocks):
+    """Whether any two blocks share a pair (then candidates must be de-duplicated)."""
+    for i, (a0, a1, b0, b1) in enumerate(blocks):
+        for c0, c1, d0, d1 in blocks[i + 1:]:
+            if max(a0, c0) < min(a1, c1) and max(b0, d0) < min(b1, d1):
+                return True
+    return False
 
 
 def block_capacity(blocks, n, allow_self_loops=False):
@@ -138,11 +153,29 @@ def block_capacity(blocks, n, allow_self_loops=False):
     return total
 
 
-def _candidates(graph, blocks, allow_self_loops):
-    present = graph.pre_ids() * graph.n + graph.indices  # the graph's keys, computed once for all blocks
-    parts = [_missing_in_block(b, graph.n, present, allow_self_loops) for b in _check_blocks(blocks, graph.n)]
-    keys = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-    return keys
+def _candidates(graph, blocks, allow_self_loops, block_values=None):
+    """Missing pairs of the blocks as sorted, distinct flat keys ``pre·n + post``.
+
+    With ``block_values(block, pre, post)``, also one value per key (from the
+    first block that holds it).
+    """
+    blocks = _check_blocks(blocks, graph.n)
+    pre, post = graph.pre_ids(), graph.indices.astype(np.int64)
+    keys, values = [np.zeros(0, np.int64)], [np.zeros(0)]
+    for b in blocks:
+        p, q = _missing_in_block(b, pre, post, allow_self_loops)
+        keys.append(p * graph.n + q)
+        if block_values is not None:
+            values.append(block_values(b, p, q))
+    keys = np.concatenate(keys)
+    values = np.concatenate(values) if block_values is not None else None
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    keep = np.ones(keys.size, bool)
+    if _overlap(blocks):
+        keep[1:] = keys[1:] != keys[:-1]
+    keys = keys[keep]
+    return keys if values is None else (keys, values[order][keep])
 
 
 def _insertions(keys, n, weight):
@@ -180,6 +213,30 @@ def grow_random(graph, k, blocks, rng, weight=0.0, allow_self_loops=False):
     return _insertions(rng.choice(keys, size=k, replace=False), graph.n, weight)
 
 
+def _score_values(score, n):
+    """``block_values(block, pre, post)`` for a score given as a callable, an array or a block scorer."""
+    if hasattr(score, "block"):
+        def values(b, pre, post):
+            m = np.asarray(score.block(*b))
+            if m.shape != (b[1] - b[0], b[3] - b[2]):
+                raise ValueError(f"score.block{b} must return shape {(b[1] - b[0], b[3] - b[2])}, got {m.shape}")
+            return m[pre - b[0], post - b[2]]
+    elif callable(score):
+        def values(b, pre, post):
+            v = np.asarray(score(pre, post), dtype=np.float64)
+            if v.shape != pre.shape:
+                raise ValueError(f"score must give one non-NaN value per candidate ({pre.size}), got {v.shape}")
+            return v
+    else:
+        arr = np.asarray(score)
+        if arr.shape != (n, n):
+            raise ValueError(f"score must be a callable or an array of shape ({n}, {n}), got {arr.shape}")
+
+        def values(b, pre, post):
+            return arr[pre, post]
+    return values
+
+
 def grow_top_scores(graph, k, blocks, score, weight=0.0, allow_self_loops=False):
     """The ``k`` missing synapses of the blocks with the largest ``|score|`` (gradient growth).
 
@@ -188,10 +245,13 @@ def grow_top_scores(graph, k, blocks, score, weight=0.0, allow_self_loops=False)
     graph : SynapseGraph
     k : int
     blocks : sequence of (pre_lo, pre_hi, post_lo, post_hi)
-    score : callable or ndarray
-        ``score(pre, post)`` returning one value per candidate pair, or a
-        dense ``(n, n)`` array indexed ``[pre, post]``. Ties are broken by
-        the smaller ``(pre, post)``.
+    score : callable, ndarray or block scorer
+        ``score(pre, post)`` returning one value per candidate pair; a dense
+        ``(n, n)`` array indexed ``[pre, post]``; or an object whose
+        ``block(pre_lo, pre_hi, post_lo, post_hi)`` returns the dense score
+        matrix of a block (fastest: e.g. a matrix product, as
+        :meth:`eventhorizon.eqprop.EqPropModel.candidate_scores` gives).
+        Ties are broken by the smaller ``(pre, post)``.
     weight : float
 
     Returns
@@ -206,13 +266,15 @@ def grow_top_scores(graph, k, blocks, score, weight=0.0, allow_self_loops=False)
     >>> grow_top_scores(g, 2, [(0, 3, 0, 3)], s).post.tolist()
     [2, 2]
     """
-    keys = _candidates(graph, blocks, allow_self_loops)
+    keys, values = _candidates(graph, blocks, allow_self_loops, _score_values(score, graph.n))
     k = _check_k(k, keys.size)
-    pre, post = keys // graph.n, keys % graph.n
-    values = score(pre, post) if callable(score) else np.asarray(score)[pre, post]
     values = np.abs(np.asarray(values, dtype=np.float64))
-    if values.shape != keys.shape or np.isnan(values).any():
-        raise ValueError(f"score must give one non-NaN value per candidate ({keys.size}), got {values.shape}")
+    if np.isnan(values).any():
+        raise ValueError(f"score must give one non-NaN value per candidate ({keys.size}); got NaN")
+    if 0 < k < keys.size:  # keep the k largest and everything tied with the k-th, then order exactly
+        kth = -np.partition(-values, k - 1)[k - 1]
+        near = np.flatnonzero(values >= kth)
+        keys, values = keys[near], values[near]
     order = np.lexsort((keys, -values))[:k]
     return _insertions(keys[order], graph.n, weight)
 
