@@ -209,6 +209,34 @@ def _cmd_plot(args):
     return 0
 
 
+def _cmd_export(args):
+    import json
+    from pathlib import Path
+
+    from topology.export import write_graph
+    from topology.snapshots import load_snapshot
+
+    index_path = Path(args.run_dir) / "topology" / "index.json"
+    if not index_path.exists():
+        raise UsageError(f"{index_path}: no topology snapshots (the run had no [plasticity] section, or has not "
+                         f"started)")
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    steps = [e["info"]["step"] for e in index]
+    if args.all:
+        chosen = index
+    elif args.step is None:
+        chosen = index[-1:]
+    elif args.step in steps:
+        chosen = [index[steps.index(args.step)]]
+    else:
+        raise UsageError(f"--step {args.step}: no snapshot at that plasticity step; {index_path} has steps {steps}")
+    for entry in chosen:
+        source = index_path.parent / entry["file"]
+        graph, sizes, _ = load_snapshot(source)
+        print(write_graph(graph, source.with_suffix("." + args.format), layer_sizes=sizes))
+    return 0
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="eventhorizon", description="Event-driven neuron simulation.")
     parser.add_argument("--version", action="version", version=f"eventhorizon {__version__}")
@@ -243,6 +271,13 @@ def _parser():
     plot = sub.add_parser("plot", help="redraw a run directory's figures without re-running")
     plot.add_argument("run_dir", help="run directory written by `eventhorizon run`")
     plot.set_defaults(func=_cmd_plot)
+    export = sub.add_parser("export", help="write a run's topology snapshots as GraphML or GEXF (Gephi, networkx)")
+    export.add_argument("run_dir", help="run directory of a [plasticity] run")
+    export.add_argument("--format", choices=("graphml", "gexf"), default="graphml", help="file format (default graphml)")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--step", type=int, help="the snapshot of this plasticity step (default: the last)")
+    which.add_argument("--all", action="store_true", help="every snapshot")
+    export.set_defaults(func=_cmd_export)
     listing = sub.add_parser("list", help="list the bundled scenarios")
     listing.set_defaults(func=_cmd_list)
     return parser
@@ -254,6 +289,7 @@ def main(argv=None):
 
     from eventhorizon.modelfile import ModelFileError
     from eventhorizon.runner import RunInterrupted
+    from topology.snapshots import SnapshotError
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -265,7 +301,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("eventhorizon: interrupted", file=sys.stderr)
         return 130
-    except (ScenarioError, UsageError, ModelFileError) as exc:
+    except (ScenarioError, UsageError, ModelFileError, SnapshotError) as exc:
         if args.debug:
             raise
         print(f"eventhorizon: error: {exc}", file=sys.stderr)

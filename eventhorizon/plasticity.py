@@ -6,13 +6,16 @@ through :meth:`~eventhorizon.eqprop.EqPropModel.rewire`, counting forward
 synapses only (a free-free synapse and its mirror are one pair).
 """
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
 from topology.rules import block_capacity, budget_for_density, grow_random, grow_top_scores, prune_smallest
+from topology.snapshots import load_snapshot, save_snapshot
 
-__all__ = ["forward_blocks", "forward_count", "plasticity_step"]
+__all__ = ["forward_blocks", "forward_count", "plasticity_step", "SnapshotRecorder"]
 
 
 def forward_blocks(sizes):
@@ -76,3 +79,89 @@ def plasticity_step(model, section, X, labels, seed):
     model.rewire(inserts=inserts)
     return {"pruned": prune, "grown": grow, "density": forward_count(model.graph) / capacity,
             "seconds": time.perf_counter() - start}
+
+
+class SnapshotRecorder:
+    """Saves the topology of a training run at plasticity steps: ``RUN/topology/`` (see :mod:`topology.snapshots`).
+
+    Each snapshot is ``snapshot_NNNNN.npz`` (``NNNNN`` the plasticity step,
+    0 before training) plus an entry of ``index.json`` with its ``info``
+    (``step``, ``epoch`` elapsed as a float, ``samples_seen``, ``synapses``,
+    ``born``/``died``: synapses gained and lost since the previous snapshot,
+    counting both directions of a symmetric pair) and its
+    :func:`topology.metrics.graph_metrics`.
+
+    Parameters
+    ----------
+    run_dir : path
+    layer_sizes : sequence of int
+    every : int
+        Snapshot every ``every`` plasticity steps.
+    seed : int
+        Seeds the sampled metrics.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from topology.generators import layered
+    >>> rec = SnapshotRecorder(tempfile.mkdtemp(), (4, 3, 2), every=2)
+    >>> g = layered((4, 3, 2), 0, feedback=True, density=0.5)
+    >>> rec.record(g, step=0, epoch=0.0, samples_seen=0)["info"]["synapses"] == g.nnz
+    True
+    >>> rec.due(3), rec.due(4)
+    (False, True)
+    """
+
+    def __init__(self, run_dir, layer_sizes, every, seed=0):
+        self.directory = Path(run_dir) / "topology"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.layer_sizes, self.every, self.seed = tuple(int(v) for v in layer_sizes), int(every), seed
+        index = self.directory / "index.json"
+        self.index = json.loads(index.read_text(encoding="utf-8")) if index.exists() else []
+        self._last_keys = None
+
+    def due(self, step):
+        """Whether plasticity step ``step`` gets a snapshot."""
+        return step % self.every == 0
+
+    @property
+    def last_step(self):
+        """Step of the latest snapshot (None before the first)."""
+        return self.index[-1]["info"]["step"] if self.index else None
+
+    def resume(self, steps_done):
+        """Forget snapshots after step ``steps_done`` (an unfinished epoch that will be redone)."""
+        self.index = [e for e in self.index if e["info"]["step"] <= steps_done]
+        self._write_index()
+        self._last_keys = None
+        if self.index:
+            graph, _, _ = load_snapshot(self.directory / self.index[-1]["file"])
+            self._last_keys = _keys(graph)
+
+    def record(self, graph, step, epoch, samples_seen):
+        """Save ``graph`` as the snapshot of ``step``; returns its index entry."""
+        from topology.metrics import graph_metrics
+
+        keys = _keys(graph)
+        born = died = 0
+        if self._last_keys is not None:
+            born = int(np.count_nonzero(~np.isin(keys, self._last_keys, assume_unique=True)))
+            died = int(np.count_nonzero(~np.isin(self._last_keys, keys, assume_unique=True)))
+        name = f"snapshot_{step:05d}.npz"
+        info = {"step": int(step), "epoch": float(epoch), "samples_seen": int(samples_seen),
+                "synapses": int(graph.nnz), "born": born, "died": died}
+        save_snapshot(self.directory / name, graph, self.layer_sizes, info)
+        entry = {"file": name, "info": info, "metrics": graph_metrics(graph, self.layer_sizes, seed=self.seed)}
+        self.index = [e for e in self.index if e["info"]["step"] < step] + [entry]
+        self._write_index()
+        self._last_keys = keys
+        return entry
+
+    def _write_index(self):
+        from eventhorizon.runner import _write_json
+
+        _write_json(self.directory / "index.json", self.index)
+
+
+def _keys(graph):
+    return np.sort(graph.pre_ids() * graph.n + graph.indices)

@@ -507,7 +507,12 @@ def write_run_figures(run_dir):
     if _is_training_run(run_dir):
         from eventhorizon.training_plots import write_training_figures
 
-        return write_training_figures(run_dir)
+        paths = write_training_figures(run_dir)
+        if (Path(run_dir) / "topology" / "index.json").exists():
+            from eventhorizon.topology_plots import plot_topology_evolution
+
+            paths += plot_topology_evolution(run_dir)
+        return paths
     run = load_run(run_dir)
     if run.done == 0:
         raise ValueError(f"{run.source}: no samples finished yet (done = 0 of "

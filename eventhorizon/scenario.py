@@ -9,7 +9,7 @@ A scenario describes one experiment. Sections:
 ``[output]``      what a run writes besides its metrics;
 ``[flops]``       settings of the event-vs-dense comparison;
 ``[learning]``    EqProp training; ``[plasticity]`` structural plasticity during it;
-reserved keys for features not built yet (spiking mode, snapshots): a
+reserved keys for features not built yet (spiking mode, run.duration): a
 scenario that uses them is refused, never silently ignored.
 
 Seeds: ``run.seed`` is the master seed. ``network.seed`` and ``input.seed``
@@ -74,7 +74,8 @@ class LayeredNetwork(_Section):
     generator: Literal["layered"]
     sizes: list[Annotated[int, Field(gt=0)]] = Field(min_length=2, description="layer sizes; the first is clamped")
     feedback: bool = Field(False, description="add symmetric feedback (W_back = W_forwardᵀ)")
-    density: float = Field(1.0, gt=0, le=1, description="fraction of layer-to-layer pairs connected")
+    density: float = Field(1.0, gt=0, le=1, description="fraction of layer-to-layer pairs connected ([learning] runs "
+                                                        "scale the initial weights by 1/√density)")
     activation: Activation = Field("tanh", description="neuron model ρ")
     seed: int | None = Field(None, ge=0, description="random seed of the weights; default: run.seed")
 
@@ -187,14 +188,6 @@ class OutputSection(_Section):
     figures: bool = Field(True, description="draw the PNG figures at the end of the run")
     save_states: bool = Field(False, description="save every sample's final outputs x (samples × neurons, float32) "
                                                  "to states.npy")
-    snapshots: list[float] | None = Field(None, description="reserved for [plasticity] (topology snapshots)")
-
-    @field_validator("snapshots", mode="before")
-    @classmethod
-    def _reserved(cls, value):
-        if value is not None:
-            raise ValueError(f"output.snapshots {NOT_YET}: it belongs to [plasticity]; remove it")
-        return value
 
 
 class FlopsSection(_Section):
@@ -237,6 +230,9 @@ class PlasticitySection(_Section):
         "gradient", description="which missing synapses come: largest local EqProp gradient "
                                 "(a_i a_j − b_i b_j)/Δβ on score_samples samples, or uniformly at random (SET)")
     score_samples: int = Field(20, gt=0, description="training samples used for the gradient growth score")
+    snapshot_every: int = Field(10, gt=0, description="save the topology (topology/snapshot_NNNNN.npz, with networkx "
+                                                      "metrics) before training, every N plasticity steps and at the "
+                                                      "end")
 
 
 class Scenario(_Section):

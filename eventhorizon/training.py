@@ -10,7 +10,10 @@ The run directory of a training run holds, besides ``scenario.toml``,
 ``history.json``           one entry per finished epoch (accuracy, loss, MACs and
                            seconds per phase, event and dense)
 ``metrics.json``           the last epoch's figures and the run's summary
-``figures/*.png``          learning curves; MACs per phase, event vs dense
+``figures/*.png``          learning curves; MACs per phase, event vs dense; with
+                           ``[plasticity]`` the topology's evolution (and a GIF)
+``topology/``              with ``[plasticity]``: topology snapshots and their
+                           networkx metrics (:class:`~eventhorizon.plasticity.SnapshotRecorder`)
 =========================  =====================================================
 
 A checkpoint is written after every epoch (model files first, then history,
@@ -30,7 +33,7 @@ import numpy as np
 from eventhorizon import __version__
 from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
 from eventhorizon.modelfile import load_model, save_model
-from eventhorizon.plasticity import plasticity_step
+from eventhorizon.plasticity import SnapshotRecorder, plasticity_step
 
 __all__ = ["execute_training", "config_from_scenario", "load_training_data"]
 
@@ -45,11 +48,20 @@ def config_from_scenario(sc):
 
 
 def initial_graph(sc, config):
-    """The starting weights: ``layered(sizes, seed, feedback=True, density=network.density)`` × init_scale."""
+    """The starting weights: ``layered(sizes, seed, feedback=True, density=network.density)`` × init_scale / √density.
+
+    A sparse network keeps each Glorot weight with probability ``density``;
+    dividing by √density restores the input variance a neuron would get
+    densely connected (a neuron's fan-in shrinks by that factor), so sparse
+    and dense networks start at the same operating point. On 2000 training
+    images, 3 epochs at 10% density: 73.4% test accuracy with the rescaling,
+    59.2% without.
+    """
     from topology.generators import layered
 
-    graph = layered(config.sizes, config.seed, feedback=True, density=sc.network.density)
-    graph.weights *= np.float32(config.init_scale)
+    density = sc.network.density
+    graph = layered(config.sizes, config.seed, feedback=True, density=density)
+    graph.weights *= np.float32(config.init_scale / math.sqrt(density))
     return graph
 
 
@@ -164,8 +176,13 @@ def _run_batches(train_batch, X, y, order, bs, flag, progress, label, after_batc
     return results, seconds
 
 
-def _train_epoch(run, model, dense, data, epoch, flag, progress):
+def _train_epoch(run, model, dense, data, epoch, flag, progress, recorder=None, steps_before=0):
     """One epoch of the event model, then the same batches for the dense baseline.
+
+    With ``[plasticity]``, a plasticity step follows every ``every_batches``
+    batches (outside the epoch timing; its own time is reported) and
+    ``recorder`` snapshots the topology at the steps it is due
+    (``steps_before`` steps were taken in earlier epochs).
 
     The models are independent, so training them one after the other gives the
     same weights as interleaving batches, and each is timed without the other's
@@ -182,6 +199,10 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress):
         if plasticity is not None and number % plasticity.every_batches == 0:
             idx = order[np.arange(next_start, next_start + plasticity.score_samples) % n]
             steps.append(plasticity_step(model, plasticity, X[idx], y[idx], [model.config.seed, epoch, number]))
+            step = steps_before + len(steps)
+            if recorder is not None and recorder.due(step):
+                seen = min(next_start, n)
+                recorder.record(model.graph, step, epoch + seen / n, epoch * n + seen)
 
     event_run = _run_batches(model.train_batch, X, y, order, bs, flag, progress, label + " event", rewire)
     if event_run is None:
@@ -282,6 +303,9 @@ def execute_training(run, progress=None, echo=None):
     dense = _dense_baseline(model) if sc.learning.compare_dense else None
     if dense is not None and history:
         _load_dense(d / "dense_model.npz", dense)
+    recorder, steps_done = _snapshot_recorder(run, config, history)
+    if recorder is not None and recorder.last_step is None:
+        recorder.record(model.graph, 0, 0.0, 0)
     flag = {"stop": None}
     _write_status(run, "running", len(history))
     with _stop_on_signals(flag):
@@ -290,9 +314,10 @@ def execute_training(run, progress=None, echo=None):
             model.scale_learning_rates(factor)
             if dense is not None:
                 dense.learning_rates = [r * factor for r in model.config.learning_rates]
-            entry = _train_epoch(run, model, dense, data, epoch, flag, progress)
+            entry = _train_epoch(run, model, dense, data, epoch, flag, progress, recorder, steps_done)
             if entry is None:
                 break
+            steps_done += entry.get("plasticity", {}).get("steps", 0)
             history.append(_evaluate(entry, model, dense, data))
             info = {"epoch": epoch + 1, "learning_rate_factor": factor, "test_accuracy": entry["event"]["test_accuracy"]}
             save_model(d / "model.npz", model, info=info)
@@ -312,11 +337,28 @@ def execute_training(run, progress=None, echo=None):
         raise RunInterrupted(f"interrupted by {flag['stop']} after {len(history)} of {sc.run.epochs} epochs; the "
                              f"unfinished epoch is redone on resume — continue with: "
                              f"eventhorizon run --resume {d}")
+    if recorder is not None and recorder.last_step != steps_done:
+        recorder.record(model.graph, steps_done, float(len(history)), len(history) * data[0].shape[0])
     metrics = _summary(sc, run, history, "complete")
     _write_json(d / "metrics.json", metrics)
     _write_status(run, "complete", len(history))
     run.log.info("complete: %s", metrics["in_words"])
     return metrics
+
+
+def _snapshot_recorder(run, config, history):
+    """``(recorder, plasticity steps done)``; the recorder is None without ``[plasticity]``.
+
+    On resume, snapshots taken during the unfinished epoch are forgotten
+    (the epoch is redone, and so are they).
+    """
+    plasticity = run.scenario.plasticity
+    steps_done = sum(h.get("plasticity", {}).get("steps", 0) for h in history)
+    if plasticity is None:
+        return None, steps_done
+    recorder = SnapshotRecorder(run.directory, config.sizes, plasticity.snapshot_every, seed=config.seed)
+    recorder.resume(steps_done)
+    return recorder, steps_done
 
 
 def _summary(sc, run, history, status):

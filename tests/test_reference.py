@@ -120,7 +120,7 @@ def test_every_top_level_key_appears():
     ("`[run]`", "epochs", "| integer | not set | > 0 | [learning] runs (must be set there)"),
     ("`[run]`", "duration", "refused if set: not implemented yet"),
     ("`[learning]`", "beta", "| float (finite) | `0.5` | > 0 | nudging strength β"),
-    ("`[output]`", "snapshots", "refused if set: not implemented yet"),
+    ("`[plasticity]`", "snapshot_every", "| integer | `10` | > 0 | save the topology"),
     ("`[output]`", "figures", "| boolean | `true` |"),
     ("`[flops]`", "repeats", "| integer | `3` | > 0 |"),
 ])

@@ -120,7 +120,7 @@ def test_defaults_and_frozen():
     assert sc.dynamics.mode == "rate" and sc.dynamics.max_updates is None
     assert (sc.run.samples, sc.run.seed, sc.run.compare_dense, sc.run.checkpoint_seconds) == (10, 0, True, 5.0)
     assert sc.run.epochs is None and sc.run.duration is None
-    assert sc.output.figures is True and sc.output.save_states is False and sc.output.snapshots is None
+    assert sc.output.figures is True and sc.output.save_states is False
     assert sc.learning is None and sc.plasticity is None
     assert sc.flops.repeats == 3
     with pytest.raises(Exception):
@@ -406,8 +406,7 @@ def test_fashion_mnist_samples_at_most_the_split_size(split, limit):
 
 @pytest.mark.parametrize("section, key, value, path", [
     ("run", "duration", 1.5, "run.duration"),
-    ("output", "snapshots", [0.5, 1.0], "output.snapshots"),
-    ("output", "snapshots", 3, "output.snapshots"),
+    ("run", "duration", 3, "run.duration"),
 ])
 def test_reserved_keys_are_refused(section, key, value, path):
     doc = small_doc()
@@ -417,9 +416,9 @@ def test_reserved_keys_are_refused(section, key, value, path):
 
 
 def test_reserved_key_in_a_file(tmp_path):
-    path = write(tmp_path, SMALL.replace("[dynamics]", "[output]\nsnapshots = [1.0]\n\n[dynamics]"))
+    path = write(tmp_path, SMALL.replace("[run]", "[run]\nduration = 1.0"))
     msg = load_error(path)
-    assert msg.startswith(f"{path}: output.snapshots: ") and "not implemented yet" in msg
+    assert msg.startswith(f"{path}: run.duration: ") and "not implemented yet" in msg
 
 
 def test_plasticity_section_needs_learning(tmp_path):
@@ -780,7 +779,6 @@ def test_dump_omits_unset_values_and_writes_the_header():
     assert text.startswith("# resolved by eventhorizon 0.1.0\n# second line\n")
     doc = tomllib.loads(text)
     assert "max_updates" not in doc["dynamics"] and "epochs" not in doc["run"] and "learning" not in doc
-    assert "snapshots" not in doc["output"]
 
 
 # --------------------------------------------------------------------------

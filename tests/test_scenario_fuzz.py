@@ -68,7 +68,7 @@ def _schema_words():
 
 
 SCHEMA_KEYS, SCHEMA_VALUES = _schema_words()
-assert {"network", "generator", "samples", "snapshots", "path"} <= set(SCHEMA_KEYS)
+assert {"network", "generator", "samples", "snapshot_every", "path"} <= set(SCHEMA_KEYS)
 assert {"input_recurrent", "file", "fashion_mnist", "spiking", "heap", "tanh"} <= set(SCHEMA_VALUES)
 
 keys = st.sampled_from(SCHEMA_KEYS) | st.text(max_size=8)
