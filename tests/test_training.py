@@ -7,12 +7,14 @@ import sys
 import time
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 
 from eventhorizon.datasets import write_idx
 from eventhorizon.modelfile import load_model
 from eventhorizon.scenario import ScenarioError, parse_scenario
+from topology.snapshots import changed_pairs, load_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,6 +236,7 @@ every_batches = 5
 rewire_fraction = 0.2
 grow = "{grow}"
 score_samples = 10
+snapshot_every = 3
 """
 
 
@@ -261,6 +264,46 @@ def test_plasticity_holds_density_and_resumes_identically(tmp_path, data_dir, gr
     again, _ = load_model(part / "model.npz")
     np.testing.assert_array_equal(again.graph.indices, model.graph.indices)
     np.testing.assert_array_equal(again.graph.weights, model.graph.weights)
+    check_snapshots(whole, model)
+    assert [e["info"] for e in read_json(part / "topology" / "index.json")] == \
+        [e["info"] for e in read_json(whole / "topology" / "index.json")]
+
+
+def check_snapshots(run_dir, model):
+    """Snapshots at steps 0, 3, ..., 24 (4 steps × 6 epochs), consistent with their files and the final model."""
+    index = read_json(run_dir / "topology" / "index.json")
+    assert [e["info"]["step"] for e in index] == list(range(0, 25, 3))
+    assert [e["info"]["epoch"] for e in index][:3] == [0.0, 0.75, 1.5]  # 3 steps of 5 batches of 10 = 0.75 × 200
+    previous = None
+    for entry in index:
+        graph, sizes, info = load_snapshot(run_dir / "topology" / entry["file"])
+        assert info == entry["info"] and sizes.tolist() == [784, 24, 10]
+        assert entry["metrics"]["synapses"] == info["synapses"] == graph.nnz
+        assert (info["born"], info["died"]) == (changed_pairs(previous, graph) if previous else (0, 0))
+        previous = graph
+    assert index[-1]["info"]["born"] > 0  # regrowth really changed the topology between snapshots
+    np.testing.assert_array_equal(previous.indices, model.graph.indices)
+    np.testing.assert_array_equal(previous.indptr, model.graph.indptr)
+
+
+def test_export_writes_graph_files_of_the_snapshots(tmp_path, data_dir):
+    text = PLASTIC.format(data=data_dir, epochs=1, train=100, dense="false", schedule="constant", grow="random")
+    path = tmp_path / "plastic.toml"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("run", path, "--out", out, "--quiet", "--set", "output.figures=false").returncode == 0
+    proc = cli("export", out, "--format", "gexf", "--all")
+    assert proc.returncode == 0, proc.stderr
+    written = [Path(line) for line in proc.stdout.split()]
+    assert [p.name for p in written] == ["snapshot_00000.gexf", "snapshot_00002.gexf"]
+    g = nx.read_gexf(written[-1])
+    graph, _, _ = load_snapshot(out / "topology" / "snapshot_00002.npz")
+    assert g.number_of_edges() == graph.nnz
+    proc = cli("export", out, "--step", "1")
+    assert proc.returncode == 2 and "--step 1: no snapshot at that plasticity step" in proc.stderr
+    assert "has steps [0, 2]" in proc.stderr
+    proc = cli("export", tmp_path)
+    assert proc.returncode == 2 and "no topology snapshots" in proc.stderr
 
 
 def test_plasticity_needs_learning():
