@@ -195,7 +195,8 @@ def test_seed_changes_the_network(tmp_path):
     ("run.sampels=3", "did you mean 'samples'"),
     ("novalue", "expected key.path=value"),
     ("dynamics.mode=spiking", "not implemented yet"),
-    ("output.snapshots=[1.0]", "not implemented yet"),
+    ("run.duration=1.0", "not implemented yet"),
+    ("output.snapshots=[1.0]", "output.snapshots: unknown key"),
     ("plasticity.every_batches=3", "needs a [learning] section"),
     ("learning.rate=0.1", "learning.rate: unknown key"),
 ])
