@@ -211,16 +211,15 @@ def _cmd_plot(args):
 
 def _cmd_export(args):
     import json
-    from pathlib import Path
 
     from topology.export import write_graph
-    from topology.snapshots import load_snapshot
+    from topology.snapshots import index_path, load_snapshot
 
-    index_path = Path(args.run_dir) / "topology" / "index.json"
-    if not index_path.exists():
-        raise UsageError(f"{index_path}: no topology snapshots (the run had no [plasticity] section, or has not "
+    index_file = index_path(args.run_dir)
+    if not index_file.exists():
+        raise UsageError(f"{index_file}: no topology snapshots (the run had no [plasticity] section, or has not "
                          f"started)")
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = json.loads(index_file.read_text(encoding="utf-8"))
     steps = [e["info"]["step"] for e in index]
     if args.all:
         chosen = index
@@ -229,9 +228,9 @@ def _cmd_export(args):
     elif args.step in steps:
         chosen = [index[steps.index(args.step)]]
     else:
-        raise UsageError(f"--step {args.step}: no snapshot at that plasticity step; {index_path} has steps {steps}")
+        raise UsageError(f"--step {args.step}: no snapshot at that plasticity step; {index_file} has steps {steps}")
     for entry in chosen:
-        source = index_path.parent / entry["file"]
+        source = index_file.parent / entry["file"]
         graph, sizes, _ = load_snapshot(source)
         print(write_graph(graph, source.with_suffix("." + args.format), layer_sizes=sizes))
     return 0

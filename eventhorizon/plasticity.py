@@ -8,12 +8,11 @@ synapses only (a free-free synapse and its mirror are one pair).
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
 from topology.rules import block_capacity, budget_for_density, grow_random, grow_top_scores, prune_smallest
-from topology.snapshots import load_snapshot, save_snapshot
+from topology.snapshots import changed_pairs, index_path, load_snapshot, save_snapshot
 
 __all__ = ["forward_blocks", "forward_count", "plasticity_step", "SnapshotRecorder"]
 
@@ -113,12 +112,12 @@ class SnapshotRecorder:
     """
 
     def __init__(self, run_dir, layer_sizes, every, seed=0):
-        self.directory = Path(run_dir) / "topology"
+        self.index_file = index_path(run_dir)
+        self.directory = self.index_file.parent
         self.directory.mkdir(parents=True, exist_ok=True)
         self.layer_sizes, self.every, self.seed = tuple(int(v) for v in layer_sizes), int(every), seed
-        index = self.directory / "index.json"
-        self.index = json.loads(index.read_text(encoding="utf-8")) if index.exists() else []
-        self._last_keys = None
+        self.index = json.loads(self.index_file.read_text(encoding="utf-8")) if self.index_file.exists() else []
+        self._last_graph = None  # its synapses (not weights, which training changes in place) give births/deaths
 
     def due(self, step):
         """Whether plasticity step ``step`` gets a snapshot."""
@@ -133,20 +132,13 @@ class SnapshotRecorder:
         """Forget snapshots after step ``steps_done`` (an unfinished epoch that will be redone)."""
         self.index = [e for e in self.index if e["info"]["step"] <= steps_done]
         self._write_index()
-        self._last_keys = None
-        if self.index:
-            graph, _, _ = load_snapshot(self.directory / self.index[-1]["file"])
-            self._last_keys = _keys(graph)
+        self._last_graph = load_snapshot(self.directory / self.index[-1]["file"])[0] if self.index else None
 
     def record(self, graph, step, epoch, samples_seen):
         """Save ``graph`` as the snapshot of ``step``; returns its index entry."""
         from topology.metrics import graph_metrics
 
-        keys = _keys(graph)
-        born = died = 0
-        if self._last_keys is not None:
-            born = int(np.count_nonzero(~np.isin(keys, self._last_keys, assume_unique=True)))
-            died = int(np.count_nonzero(~np.isin(self._last_keys, keys, assume_unique=True)))
+        born, died = changed_pairs(self._last_graph, graph) if self._last_graph is not None else (0, 0)
         name = f"snapshot_{step:05d}.npz"
         info = {"step": int(step), "epoch": float(epoch), "samples_seen": int(samples_seen),
                 "synapses": int(graph.nnz), "born": born, "died": died}
@@ -154,14 +146,10 @@ class SnapshotRecorder:
         entry = {"file": name, "info": info, "metrics": graph_metrics(graph, self.layer_sizes, seed=self.seed)}
         self.index = [e for e in self.index if e["info"]["step"] < step] + [entry]
         self._write_index()
-        self._last_keys = keys
+        self._last_graph = graph
         return entry
 
     def _write_index(self):
         from eventhorizon.runner import _write_json
 
-        _write_json(self.directory / "index.json", self.index)
-
-
-def _keys(graph):
-    return np.sort(graph.pre_ids() * graph.n + graph.indices)
+        _write_json(self.index_file, self.index)

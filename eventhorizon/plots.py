@@ -507,8 +507,10 @@ def write_run_figures(run_dir):
     if _is_training_run(run_dir):
         from eventhorizon.training_plots import write_training_figures
 
+        from topology.snapshots import index_path
+
         paths = write_training_figures(run_dir)
-        if (Path(run_dir) / "topology" / "index.json").exists():
+        if index_path(run_dir).exists():
             from eventhorizon.topology_plots import plot_topology_evolution
 
             paths += plot_topology_evolution(run_dir)

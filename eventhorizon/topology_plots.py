@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from eventhorizon.plots import FIGURE_DPI
-from topology.snapshots import load_snapshot
+from topology.metrics import layer_of
+from topology.snapshots import index_path, load_snapshot
 
 __all__ = ["plot_topology_evolution"]
 
@@ -155,7 +156,7 @@ class _Block:
 
 
 def _read_index(run_dir):
-    path = Path(run_dir) / "topology" / "index.json"
+    path = index_path(run_dir)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no such file, the run had no [plasticity] snapshots (topology/index.json "
@@ -261,8 +262,8 @@ def _blocks(run, graphs):
                       int(offsets[b + 1]), f"{run.layer_name(a)} neuron (pre)", f"{run.layer_name(b)} neuron (post)",
                       row_tile)
 
-    layer_of = np.repeat(np.arange(n_layers), run.sizes)
-    counts = sum(np.bincount(layer_of[g.pre_ids()] * n_layers + layer_of[g.indices], minlength=n_layers ** 2)
+    layer = layer_of(run.sizes, run.n)
+    counts = sum(np.bincount(layer[g.pre_ids()] * n_layers + layer[g.indices], minlength=n_layers ** 2)
                  for g in graphs).reshape(n_layers, n_layers)
     shown = [block(a, a + 1) for a in range(n_layers - 1) if counts[a, a + 1]]
     mirrored = []
@@ -330,11 +331,9 @@ def _degree_panels(run):
                 (f"all {run.n} neurons: out-degree", lambda g: g.fan_out())]
     offsets = run.offsets
 
-    def forward(graph, layer):  # synapses layer-1 -> layer
-        pre, post = graph.pre_ids(), graph.indices.astype(np.int64)
-        keep = (pre >= offsets[layer - 1]) & (pre < offsets[layer]) & (post >= offsets[layer]) & \
-            (post < offsets[layer + 1])
-        return pre[keep] - offsets[layer - 1], post[keep] - offsets[layer]
+    def forward(graph, layer):  # synapses layer-1 -> layer, block-relative
+        return _block_coords(graph, _Block("", int(offsets[layer - 1]), int(offsets[layer]), int(offsets[layer]),
+                                           int(offsets[layer + 1]), "", ""))
 
     panels = [(f"{run.layer_name(0)} ({run.sizes[0]} neurons):\nout-degree to layer 1",
                lambda g: np.bincount(forward(g, 1)[0], minlength=run.sizes[0]))]
@@ -642,10 +641,10 @@ def _plot_graph(run, path):
     fig = _figure((9.0, 6.5))
     ax = fig.add_subplot()
     if run.layered:
-        layer_of = np.repeat(np.arange(len(run.sizes)), run.sizes)
-        nx.set_node_attributes(nxg, {node: int(layer_of[node]) for node in nxg.nodes}, "layer")
+        layer = layer_of(run.sizes, run.n)
+        nx.set_node_attributes(nxg, {node: int(layer[node]) for node in nxg.nodes}, "layer")
         pos = nx.multipartite_layout(nxg, subset_key="layer")
-        node_color = [f"C{layer_of[node] % 10}" for node in nxg.nodes]
+        node_color = [f"C{layer[node] % 10}" for node in nxg.nodes]
     else:
         pos = nx.spring_layout(nxg, seed=0)
         node_color = "0.35"

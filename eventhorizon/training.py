@@ -303,7 +303,7 @@ def execute_training(run, progress=None, echo=None):
     dense = _dense_baseline(model) if sc.learning.compare_dense else None
     if dense is not None and history:
         _load_dense(d / "dense_model.npz", dense)
-    recorder, steps_done = _snapshot_recorder(run, config, history)
+    recorder = _snapshot_recorder(run, config, history)
     if recorder is not None and recorder.last_step is None:
         recorder.record(model.graph, 0, 0.0, 0)
     flag = {"stop": None}
@@ -314,10 +314,9 @@ def execute_training(run, progress=None, echo=None):
             model.scale_learning_rates(factor)
             if dense is not None:
                 dense.learning_rates = [r * factor for r in model.config.learning_rates]
-            entry = _train_epoch(run, model, dense, data, epoch, flag, progress, recorder, steps_done)
+            entry = _train_epoch(run, model, dense, data, epoch, flag, progress, recorder, _plasticity_steps(history))
             if entry is None:
                 break
-            steps_done += entry.get("plasticity", {}).get("steps", 0)
             history.append(_evaluate(entry, model, dense, data))
             info = {"epoch": epoch + 1, "learning_rate_factor": factor, "test_accuracy": entry["event"]["test_accuracy"]}
             save_model(d / "model.npz", model, info=info)
@@ -337,8 +336,8 @@ def execute_training(run, progress=None, echo=None):
         raise RunInterrupted(f"interrupted by {flag['stop']} after {len(history)} of {sc.run.epochs} epochs; the "
                              f"unfinished epoch is redone on resume — continue with: "
                              f"eventhorizon run --resume {d}")
-    if recorder is not None and recorder.last_step != steps_done:
-        recorder.record(model.graph, steps_done, float(len(history)), len(history) * data[0].shape[0])
+    if recorder is not None and recorder.last_step != _plasticity_steps(history):
+        recorder.record(model.graph, _plasticity_steps(history), float(len(history)), len(history) * data[0].shape[0])
     metrics = _summary(sc, run, history, "complete")
     _write_json(d / "metrics.json", metrics)
     _write_status(run, "complete", len(history))
@@ -346,19 +345,23 @@ def execute_training(run, progress=None, echo=None):
     return metrics
 
 
+def _plasticity_steps(history):
+    """Plasticity steps taken in the finished epochs of ``history``."""
+    return sum(h.get("plasticity", {}).get("steps", 0) for h in history)
+
+
 def _snapshot_recorder(run, config, history):
-    """``(recorder, plasticity steps done)``; the recorder is None without ``[plasticity]``.
+    """The run's :class:`SnapshotRecorder`, or None without ``[plasticity]``.
 
     On resume, snapshots taken during the unfinished epoch are forgotten
     (the epoch is redone, and so are they).
     """
     plasticity = run.scenario.plasticity
-    steps_done = sum(h.get("plasticity", {}).get("steps", 0) for h in history)
     if plasticity is None:
-        return None, steps_done
+        return None
     recorder = SnapshotRecorder(run.directory, config.sizes, plasticity.snapshot_every, seed=config.seed)
-    recorder.resume(steps_done)
-    return recorder, steps_done
+    recorder.resume(_plasticity_steps(history))
+    return recorder
 
 
 def _summary(sc, run, history, status):

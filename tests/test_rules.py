@@ -15,18 +15,14 @@ from topology.rules import (
     prune_lowest_score,
     prune_smallest,
 )
+from graph_strategies import small_graphs
 from topology.store import SynapseGraph
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True)
 
 
-@st.composite
-def graphs(draw, max_n=9):
-    n = draw(st.integers(2, max_n))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    dense = (rng.random((n, n)) < draw(st.floats(0.1, 0.9))) * rng.normal(size=(n, n))
-    np.fill_diagonal(dense, 0)
-    return SynapseGraph.from_dense(dense.astype(np.float32))
+def graphs(max_n=9):
+    return small_graphs(max_n=max_n, min_density=0.1)
 
 
 def edges(graph):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from topology.export import GRAPH_FORMATS, write_graph
 from topology.generators import layered, random_sparse
 from topology.metrics import graph_metrics, layer_of
+from graph_strategies import small_graphs
 from topology.store import SynapseGraph
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True)
@@ -27,13 +28,8 @@ KEYS = {"neurons", "synapses", "density", "layer_counts", "layer_density", "mean
         "weight_mean_abs", "weight_std"}
 
 
-@st.composite
-def graphs(draw, max_n=9):
-    n = draw(st.integers(2, max_n))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    dense = (rng.random((n, n)) < draw(st.floats(0.05, 0.9))) * rng.normal(size=(n, n))
-    np.fill_diagonal(dense, 0)
-    return SynapseGraph.from_dense(dense.astype(np.float32))
+def graphs(max_n=9):
+    return small_graphs(max_n=max_n, min_density=0.05)
 
 
 @st.composite

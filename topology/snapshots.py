@@ -27,13 +27,24 @@ import numpy as np
 
 from topology.store import SynapseGraph
 
-__all__ = ["FORMAT", "SnapshotError", "save_snapshot", "load_snapshot", "changed_pairs"]
+__all__ = ["FORMAT", "SnapshotError", "index_path", "save_snapshot", "load_snapshot", "changed_pairs"]
 
 FORMAT = "eventhorizon-topology-snapshot/1"
 
 
 class SnapshotError(ValueError):
     """A snapshot file is missing, corrupted or not a snapshot."""
+
+
+def index_path(run_dir):
+    """Where a run directory keeps its snapshot index: ``RUN/topology/index.json``.
+
+    Examples
+    --------
+    >>> index_path("runs/a").as_posix()
+    'runs/a/topology/index.json'
+    """
+    return Path(run_dir) / "topology" / "index.json"
 
 
 def save_snapshot(path, graph, layer_sizes=(), info=None):
