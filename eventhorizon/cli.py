@@ -174,7 +174,10 @@ def _cmd_run(args):
 
         figures = write_run_figures(run.directory)
     print(metrics["in_words"])
-    files = "model.npz, history.json" if run.scenario.learning is not None else "samples.npz"
+    if run.scenario.dynamics.mode == "spiking":
+        files = "monitors.npz, checkpoint.npz"
+    else:
+        files = "model.npz, history.json" if run.scenario.learning is not None else "samples.npz"
     print(f"Run directory: {run.directory} (metrics.json, {files}, scenario.toml, run.log"
           f"{', ' + str(len(figures)) + ' figures' if figures else ''})")
     return 0

@@ -200,11 +200,20 @@ def scenario_reference():
     | `spectral_norm` | float (finite) | required | ≥ 0, < 1 | spectral norm of the hidden-to-hidden weights (dimensionless) |
     """
     from eventhorizon.scenario import Scenario
+    from eventhorizon.spiking.scenario import SpikingScenario
 
-    out = ["A scenario is a TOML file. Top-level keys and tables:", ""]
+    out = ["A scenario is a TOML file. Top-level keys and tables:", ""] + _model_reference(Scenario, "###")
+    out += ["", "### Spiking scenarios", "",
+            '`[dynamics] mode = "spiking"` selects this schema (units are in the key names). Top-level keys and '
+            "tables:", ""] + _model_reference(SpikingScenario, "####")
+    return "\n".join(out) + "\n"
+
+
+def _model_reference(model, heading):
+    """The tables of one scenario schema: top-level keys, then one section per table."""
     top = ["| key | kind | default | description |", "|---|---|---|---|"]
     sections = []
-    for name, field in Scenario.model_fields.items():
+    for name, field in model.model_fields.items():
         members = _members(field.annotation)
         if not members:
             kind, _ = _type_text(field.annotation, True)
@@ -215,20 +224,20 @@ def scenario_reference():
         what = (f"one of {len(members)} kinds, chosen by `{tag}`" if tag else _summary(members[0]))
         top.append(f"| `[{name}]` | table | {_md(_default_text(field))} | {what} |")
         sections.append((name, members, tag))
-    out += top
-    note = _seeds_note()
+    out = top
+    note = _seeds_note() if model.__name__ == "Scenario" else ""
     if note:
         out += ["", note]
     for name, members, tag in sections:
-        out += ["", f"### `[{name}]`", ""]
+        out += ["", f"{heading} `[{name}]`", ""]
         if tag is None:
             out += [_summary(members[0]), ""] + _rows(members[0])
             continue
         values = [typing.get_args(m.model_fields[tag].annotation)[0] for m in members]
         out += [f"One of {len(members)} kinds, chosen by `{tag}`: " + ", ".join(f'`"{v}"`' for v in values) + "."]
         for member, value in zip(members, values):
-            out += ["", f'#### `{tag} = "{value}"`', "", _summary(member), ""] + _rows(member, tag)
-    return "\n".join(out) + "\n"
+            out += ["", f'{heading}# `{tag} = "{value}"`', "", _summary(member), ""] + _rows(member, tag)
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -144,10 +144,15 @@ def _read_json(path):
 
 
 def _write_status(run, status, done, message=""):
-    unit, planned = (("epochs", run.scenario.run.epochs) if run.scenario.learning is not None
-                     else ("samples", run.scenario.run.samples))
+    sc = run.scenario
+    if sc.dynamics.mode == "spiking":
+        unit, planned, done = "seconds", sc.run.duration_s, float(done)
+    elif sc.learning is not None:
+        unit, planned, done = "epochs", sc.run.epochs, int(done)
+    else:
+        unit, planned, done = "samples", sc.run.samples, int(done)
     _write_json(run.directory / "status.json", {
-        "status": status, "name": run.name, f"{unit}_done": int(done), f"{unit}_planned": planned,
+        "status": status, "name": run.name, f"{unit}_done": done, f"{unit}_planned": planned,
         "message": message, "updated": datetime.now().isoformat(timespec="seconds"),
         "eventhorizon_version": __version__,
     })
@@ -306,6 +311,12 @@ def execute(run, progress=None, echo=None):
     from eventhorizon.dense import DenseReference
 
     sc = run.scenario
+    if sc.dynamics.mode == "spiking":
+        from eventhorizon.spiking.runner import execute_spiking
+
+        flag = {"stop": None}
+        with _stop_on_signals(flag):
+            return execute_spiking(run, progress=progress, stop=flag)
     if sc.learning is not None:
         from eventhorizon.training import execute_training
 

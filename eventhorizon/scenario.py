@@ -9,8 +9,8 @@ A scenario describes one experiment. Sections:
 ``[output]``      what a run writes besides its metrics;
 ``[flops]``       settings of the event-vs-dense comparison;
 ``[learning]``    EqProp training; ``[plasticity]`` structural plasticity during it;
-reserved keys for features not built yet (spiking mode, run.duration): a
-scenario that uses them is refused, never silently ignored.
+``[dynamics] mode = "spiking"`` selects the spiking schema instead
+(:mod:`eventhorizon.spiking.scenario`).
 
 Seeds: ``run.seed`` is the master seed. ``network.seed`` and ``input.seed``
 may pin their own; where they are absent they are the master seed (network)
@@ -50,8 +50,6 @@ class _Section(BaseModel):
 
 Activation = Literal[tuple(RATE_MODELS)]  # type: ignore[valid-type]
 
-
-NOT_YET = "is not implemented yet"
 
 INT64_MAX = 2**63 - 1  # TOML integers are 64-bit signed
 
@@ -145,19 +143,12 @@ InputSection = Annotated[Union[FashionMnistInput, GeneratedInput], Field(discrim
 class DynamicsSection(_Section):
     """How the network evolves."""
 
-    mode: Literal["rate", "spiking"] = Field("rate", description="rate: event-driven settling to a fixed point; "
-                                                                 "spiking: reserved")
+    mode: Literal["rate"] = Field("rate", description="rate: event-driven settling to a fixed point (spiking "
+                                                      "scenarios have their own schema)")
     epsilon: float = Field(gt=0, description="broadcast threshold ε, in output units (ρ's range)")
     scheduler: Literal["tournament", "heap"] = Field("tournament", description="priority queue ordering the neurons")
     max_updates: int | None = Field(None, gt=0, description="event budget per sample, in neuron updates; "
                                                             "default 1000 × neurons")
-
-    @field_validator("mode")
-    @classmethod
-    def _mode_built(cls, value):
-        if value == "spiking":
-            raise ValueError(f"mode 'spiking' {NOT_YET}; use mode = 'rate'")
-        return value
 
 
 class RunSection(_Section):
@@ -172,14 +163,6 @@ class RunSection(_Section):
     checkpoint_seconds: float = Field(5.0, gt=0, description="wall-clock seconds between checkpoints")
     epochs: int | None = Field(None, gt=0, description="[learning] runs (must be set there): passes over the "
                                                        "training samples; a checkpoint is written after each")
-    duration: float | None = Field(None, description="reserved for spiking mode (simulated seconds)")
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _reserved(cls, value, info):
-        if value is not None:
-            raise ValueError(f"run.{info.field_name} {NOT_YET}: it belongs to spiking mode; remove it")
-        return value
 
 
 class OutputSection(_Section):
@@ -346,14 +329,14 @@ def _shown(value, limit=80):
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _walk(loc):
+def _walk(loc, root):
     """Key path shown to the user, and the section model that holds its last key.
 
     pydantic puts a discriminated union's tag into the location right after
     the field (``network.random_sparse.weight_scal``); it is dropped from the
     path and selects the union member.
     """
-    model, parent, parts, i = Scenario, None, [], 0
+    model, parent, parts, i = root, None, [], 0
     while i < len(loc):
         part, i = loc[i], i + 1
         parts.append(part)
@@ -370,8 +353,8 @@ def _walk(loc):
     return parts, parent
 
 
-def _format_error(error):
-    parts, parent = _walk(error["loc"])
+def _format_error(error, root):
+    parts, parent = _walk(error["loc"], root)
     path = ".".join(_key_text(p) for p in parts) or "(top level)"
     if error["type"] == "extra_forbidden":
         known = sorted(parent.model_fields) if parent is not None else []
@@ -441,20 +424,31 @@ def parse_scenario(document, source="<string>", base_dir=None):
     if big:
         raise ScenarioError(f"{source}: " + f"\n{source}: ".join(
             f"{p}: integer outside the 64-bit range TOML allows (-2**63 … 2**63-1)" for p in big))
+    root = _schema_of(document)
     try:
-        scenario = Scenario.model_validate(document)
+        scenario = root.model_validate(document)
     except ValidationError as exc:
-        lines = [_format_error(e) for e in exc.errors()]
+        lines = [_format_error(e, root) for e in exc.errors()]
         raise ScenarioError(f"{source}: " + f"\n{source}: ".join(lines)) from None
     except RecursionError:
         raise ScenarioError(f"{source}: document nested too deeply") from None
-    if isinstance(scenario.network, FileNetwork):
+    if isinstance(getattr(scenario, "network", None), FileNetwork):
         path, exists = _weight_file(scenario.network.path, base_dir)
         if not exists:
             raise ScenarioError(f"{source}: network.path: no such weight file: {_shown(str(path))}")
         network = scenario.network.model_copy(update={"path": str(path)})
         scenario = scenario.model_copy(update={"network": network})
     return scenario
+
+
+def _schema_of(document):
+    """:class:`Scenario`, or the spiking schema when ``dynamics.mode`` is ``"spiking"``."""
+    dynamics = document.get("dynamics")
+    if isinstance(dynamics, dict) and dynamics.get("mode") == "spiking":
+        from eventhorizon.spiking.scenario import SpikingScenario
+
+        return SpikingScenario
+    return Scenario
 
 
 def read_document(path):

@@ -118,7 +118,6 @@ def test_every_top_level_key_appears():
     ("`[run]`", "seed", "| integer | `0` | ≥ 0, < 2**63 - 1 |"),
     ("`[run]`", "checkpoint_seconds", "| `5.0` | > 0 | wall-clock seconds"),
     ("`[run]`", "epochs", "| integer | not set | > 0 | [learning] runs (must be set there)"),
-    ("`[run]`", "duration", "refused if set: not implemented yet"),
     ("`[learning]`", "beta", "| float (finite) | `0.5` | > 0 | nudging strength β"),
     ("`[plasticity]`", "snapshot_every", "| integer | `10` | > 0 | save the topology"),
     ("`[output]`", "figures", "| boolean | `true` |"),

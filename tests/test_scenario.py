@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from eventhorizon.datasets import fashion_mnist_available, generated_inputs
 from eventhorizon.network import RateNetwork
+from eventhorizon.spiking.scenario import SpikingScenario
 from eventhorizon.scenario import (
     FashionMnistInput,
     FileNetwork,
@@ -109,7 +110,7 @@ def test_bundled_scenarios_listed():
     assert {"quickstart", "fashion_settle"} <= set(bundled)
     assert bundled["quickstart"] == QUICKSTART and all(p.is_file() for p in bundled.values())
     for path in bundled.values():
-        assert isinstance(load_scenario(path), Scenario)
+        assert isinstance(load_scenario(path), (Scenario, SpikingScenario))
 
 
 def test_defaults_and_frozen():
@@ -119,7 +120,7 @@ def test_defaults_and_frozen():
     assert sc.input.density == 0.5 and sc.input.seed == 1
     assert sc.dynamics.mode == "rate" and sc.dynamics.max_updates is None
     assert (sc.run.samples, sc.run.seed, sc.run.compare_dense, sc.run.checkpoint_seconds) == (10, 0, True, 5.0)
-    assert sc.run.epochs is None and sc.run.duration is None
+    assert sc.run.epochs is None
     assert sc.output.figures is True and sc.output.save_states is False
     assert sc.learning is None and sc.plasticity is None
     assert sc.flops.repeats == 3
@@ -404,21 +405,9 @@ def test_fashion_mnist_samples_at_most_the_split_size(split, limit):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("section, key, value, path", [
-    ("run", "duration", 1.5, "run.duration"),
-    ("run", "duration", 3, "run.duration"),
-])
-def test_reserved_keys_are_refused(section, key, value, path):
-    doc = small_doc()
-    (doc if section is None else doc.setdefault(section, {}))[key] = value
-    msg = error_of(doc)
-    assert msg.startswith(f"<string>: {path}: ") and "not implemented yet" in msg and "\n" not in msg
-
-
-def test_reserved_key_in_a_file(tmp_path):
-    path = write(tmp_path, SMALL.replace("[run]", "[run]\nduration = 1.0"))
-    msg = load_error(path)
-    assert msg.startswith(f"{path}: run.duration: ") and "not implemented yet" in msg
+def test_spiking_keys_in_a_rate_scenario_are_unknown_keys(tmp_path):
+    path = write(tmp_path, SMALL.replace("[run]", "[run]\nduration_s = 1.0"))
+    assert load_error(path).startswith(f"{path}: run.duration_s: unknown key")
 
 
 def test_plasticity_section_needs_learning(tmp_path):
@@ -427,11 +416,11 @@ def test_plasticity_section_needs_learning(tmp_path):
     assert "plasticity: needs a [learning] section" in msg
 
 
-def test_spiking_mode_is_refused():
+def test_spiking_mode_selects_the_spiking_schema():
     doc = small_doc()
     doc["dynamics"]["mode"] = "spiking"
     msg = error_of(doc)
-    assert msg.startswith("<string>: dynamics.mode: ") and "not implemented yet" in msg
+    assert "<string>: neuron: Field required" in msg and "dynamics.epsilon: unknown key" in msg
     doc["dynamics"]["mode"] = "rate"
     assert parse_scenario(doc).dynamics.mode == "rate"
     doc["dynamics"]["mode"] = "burst"
@@ -750,6 +739,10 @@ def test_dump_round_trips_every_bundled_scenario(name):
     assert parse_scenario(tomllib.loads(text)) == original
     # every default is written, so the dump no longer depends on the defaults (or on run.seed)
     doc = tomllib.loads(text)
+    if doc["dynamics"]["mode"] == "spiking":
+        assert {"run", "output", "monitors", "neuron"} <= set(doc) and "seed" in doc["network"]
+        assert {"duration_s", "checkpoint_seconds"} <= set(doc["run"]) and "dt_ms" in doc["dynamics"]
+        return
     assert {"run", "output", "flops", "dynamics"} <= set(doc) and "seed" in doc["network"]
     assert ("samples" in doc["run"]) != ("learning" in doc) and "checkpoint_seconds" in doc["run"]
 

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
 
+from eventhorizon.spiking.scenario import SpikingScenario
 from eventhorizon.scenario import (
     Scenario,
     ScenarioError,
@@ -54,7 +55,7 @@ FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None
 
 def _schema_words():
     keys, values = set(Scenario.model_fields), set()
-    stack = [Scenario]
+    stack = [Scenario, SpikingScenario]
     while stack:
         model = stack.pop()
         for name, field in model.model_fields.items():
@@ -67,6 +68,7 @@ def _schema_words():
     return sorted(keys), sorted(values)
 
 
+SCENARIO_TYPES = (Scenario, SpikingScenario)
 SCHEMA_KEYS, SCHEMA_VALUES = _schema_words()
 assert {"network", "generator", "samples", "snapshot_every", "path"} <= set(SCHEMA_KEYS)
 assert {"input_recurrent", "file", "fashion_mnist", "spiking", "heap", "tanh"} <= set(SCHEMA_VALUES)
@@ -145,7 +147,7 @@ def check_message(message, path, document=None):
             continue
         key, after = _first_key(rest)
         assert key is not None, line
-        known = set(Scenario.model_fields) | {"(top level)"} | set(document or {})
+        known = set(Scenario.model_fields) | set(SpikingScenario.model_fields) | {"(top level)"} | set(document or {})
         assert key in known, (key, line)
         assert re.match(r"(\.([A-Za-z0-9_-]+|\"([^\"\\]|\\.)*\"))*: \S", after), line  # rest of the path, then why
 
@@ -168,7 +170,7 @@ def load_only_scenario_error(path, overrides=()):
             check_message(message, path, document)
         return None
     _event("valid")
-    assert isinstance(scenario, Scenario)
+    assert isinstance(scenario, SCENARIO_TYPES)
     assert parse_scenario(tomllib.loads(dump_scenario(scenario))) == scenario
     return scenario
 
@@ -288,7 +290,7 @@ def test_fuzz_parse_documents_directly(document):
     except ScenarioError as exc:
         check_message(str(exc), "fuzz.toml", document)
     else:
-        assert isinstance(result, Scenario)
+        assert isinstance(result, SCENARIO_TYPES)
 
 
 # --------------------------------------------------------------------------
@@ -316,7 +318,7 @@ BASES = _base_documents()
 def test_base_documents_are_valid(scratch):
     """Mutations start from valid documents, so they walk every error path from a valid start."""
     for name, document in BASES.items():
-        assert isinstance(load_only_scenario_error(write_document(scratch, document)), Scenario)
+        assert isinstance(load_only_scenario_error(write_document(scratch, document)), SCENARIO_TYPES)
 
 
 def _entries(doc, prefix=()):
@@ -408,7 +410,7 @@ def test_fuzz_mutated_documents_directly(scratch, data, base):
     except ScenarioError as exc:
         check_message(str(exc), "fuzz.toml", doc)
     else:
-        assert isinstance(result, Scenario)
+        assert isinstance(result, SCENARIO_TYPES)
 
 
 # --------------------------------------------------------------------------
@@ -489,7 +491,7 @@ valid_documents = st.fixed_dictionaries(
 @given(valid_documents)
 def test_fuzz_valid_documents_load_and_round_trip(scratch, document):
     scenario = load_only_scenario_error(write_document(scratch, document))
-    assert isinstance(scenario, Scenario), document
+    assert isinstance(scenario, SCENARIO_TYPES), document
     seed = document["run"].get("seed", 0)
     if document["network"]["generator"] != "file":
         assert scenario.network.seed == document["network"].get("seed", seed)
