@@ -72,6 +72,10 @@ def _cmd_flops(args):
     from eventhorizon.scenario import build_inputs, build_network
 
     _, scenario = _load(args)
+    if scenario.dynamics.mode == "spiking":
+        raise UsageError(f"{args.scenario}: flops compares rate-mode settling; a spiking run reports its synaptic "
+                         f"events and neuron updates against a clock-driven dense step in `eventhorizon run` "
+                         f"(metrics.json), and benchmarks/bench_cuba.py times it against Brian2")
     if scenario.learning is not None:
         raise UsageError(f"{args.scenario}: flops compares settling runs; a [learning] scenario reports its MACs "
                          f"per phase with `eventhorizon run`")

@@ -125,3 +125,8 @@ def test_cuba_statistics_match_brian2():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_flops_on_a_spiking_scenario_says_where_its_counts_are(capsys):
+    assert cli.main(["flops", "cuba"]) == 2
+    assert "eventhorizon run" in capsys.readouterr().err
