@@ -46,6 +46,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scheduler.jit import kernel
+from scheduler.timequeue import _check_count
 
 __all__ = ["DelayRing", "new_delay_ring", "ring_add", "ring_take"]
 
@@ -74,15 +75,6 @@ class DelayRing(NamedTuple):
 
     buf: np.ndarray
     current: np.ndarray
-
-
-def _check_count(name, x):
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name} must be a non-negative int, got {type(x).__name__}")
-    x = int(x)
-    if x < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {x}")
-    return x
 
 
 def new_delay_ring(n, max_delay_steps):

@@ -292,6 +292,28 @@ def _before(t1, p1, s1, t2, p2, s2):
     return s1 < s2
 
 
+@kernel(refcount=False, inline=True)
+def _copy_event(h, dst, src):
+    """Copy the event at heap position ``src`` to position ``dst``."""
+    h.time[dst] = h.time[src]
+    h.priority[dst] = h.priority[src]
+    h.seq[dst] = h.seq[src]
+    h.kind[dst] = h.kind[src]
+    h.target[dst] = h.target[src]
+    h.value[dst] = h.value[src]
+
+
+@kernel(refcount=False, inline=True)
+def _set_event(h, p, time, priority, seq, kind, target, value):
+    """Write an event's fields at heap position ``p``."""
+    h.time[p] = time
+    h.priority[p] = priority
+    h.seq[p] = seq
+    h.kind[p] = kind
+    h.target[p] = target
+    h.value[p] = value
+
+
 @kernel(refcount=False)
 def _eq_size(h):
     return h.counters[0]
@@ -330,7 +352,7 @@ def _eq_push(h, time, priority, kind, target, value):
     s = counters[1]
     counters[0] = n + 1
     counters[1] = s + 1
-    T, P, S, K, G, V = h.time, h.priority, h.seq, h.kind, h.target, h.value
+    T, P = h.time, h.priority
     p = n
     while p > 0:
         q = (p - 1) >> 1
@@ -338,21 +360,11 @@ def _eq_push(h, time, priority, kind, target, value):
         # The new event has the largest seq, so it moves above its parent
         # only if it is strictly earlier in (time, priority).
         if t < tq or (t == tq and pr < P[q]):
-            T[p] = tq
-            P[p] = P[q]
-            S[p] = S[q]
-            K[p] = K[q]
-            G[p] = G[q]
-            V[p] = V[q]
+            _copy_event(h, p, q)
             p = q
         else:
             break
-    T[p] = t
-    P[p] = pr
-    S[p] = s
-    K[p] = k
-    G[p] = g
-    V[p] = v
+    _set_event(h, p, t, pr, s, k, g, v)
     return True
 
 
@@ -379,19 +391,9 @@ def _eq_pop(h):
                 c = r
             if not _before(T[c], P[c], S[c], t, pr, s):
                 break
-            T[p] = T[c]
-            P[p] = P[c]
-            S[p] = S[c]
-            K[p] = K[c]
-            G[p] = G[c]
-            V[p] = V[c]
+            _copy_event(h, p, c)
             p = c
-        T[p] = t
-        P[p] = pr
-        S[p] = s
-        K[p] = k
-        G[p] = g
-        V[p] = v
+        _set_event(h, p, t, pr, s, k, g, v)
     return top
 
 

@@ -13,7 +13,7 @@ engine instead (:mod:`eventhorizon.spiking.event`).
 One step ``s`` runs in Brian2's order: the state update (``v`` of
 non-refractory neurons, decay of ``ge``/``gi``), the threshold, delivery of
 the spikes due now (delay 0 from this step, and earlier spikes whose
-per-source delay ends now, held in a ring buffer of delay slots), then the
+per-source delay ends now, held in a :class:`scheduler.delayring.DelayRing`), then the
 reset. A neuron is refractory at step ``s`` while ``s − last_spike <
 refractory_steps``.
 
@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from eventhorizon.spiking.lif import Propagator
+from scheduler.delayring import DelayRing, _ring_add, _ring_take, new_delay_ring
 from scheduler.jit import kernel
 
 __all__ = ["ClockState", "Projection", "StepRecord", "new_clock_state", "advance"]
@@ -42,13 +43,18 @@ class Projection(NamedTuple):
 
 
 class ClockState(NamedTuple):
-    """Dynamic state; ``ring[r, slot, j]`` holds input to receptor ``r`` of neuron ``j`` due at a later step."""
+    """Dynamic state.
+
+    ``ring``/``ring_current`` are the arrays of a :class:`scheduler.delayring.DelayRing` over ``2n`` targets:
+    entry ``r·n + j`` of a slot is input to receptor ``r`` (0 → ge, 1 → gi) of neuron ``j`` due at a later step.
+    """
 
     v: np.ndarray  # float64[n]
     ge: np.ndarray  # float64[n]
     gi: np.ndarray  # float64[n]
     last_spike: np.ndarray  # int64[n]
-    ring: np.ndarray  # float64[2, slots, n]
+    ring: np.ndarray  # float64[slots, 2n]
+    ring_current: np.ndarray  # int64[1]
     step: np.ndarray  # int64[1], the next step to run
 
 
@@ -71,14 +77,15 @@ def new_clock_state(v0, max_delay_steps):
     --------
     >>> s = new_clock_state(np.array([-0.06, -0.055]), max_delay_steps=3)
     >>> s.ring.shape, int(s.step[0])
-    ((2, 4, 2), 0)
+    ((4, 4), 0)
     """
     v0 = np.array(v0, dtype=np.float64)
     if v0.ndim != 1 or not np.all(np.isfinite(v0)):
         raise ValueError(f"v0 must be a finite 1-D array of membrane potentials, got shape {v0.shape}")
     n = v0.shape[0]
+    ring = new_delay_ring(2 * n, int(max_delay_steps))
     return ClockState(v=v0, ge=np.zeros(n), gi=np.zeros(n), last_spike=np.full(n, NEVER, dtype=np.int64),
-                      ring=np.zeros((2, int(max_delay_steps) + 1, n)), step=np.zeros(1, dtype=np.int64))
+                      ring=ring.buf, ring_current=ring.current, step=np.zeros(1, dtype=np.int64))
 
 
 def _check(syn, projection, state, record):
@@ -91,8 +98,8 @@ def _check(syn, projection, state, record):
     if projection.delay_steps.shape != (n,) or projection.delay_steps.dtype != np.int32:
         raise ValueError(f"projection.delay_steps must be int32[{n}], got {projection.delay_steps.dtype}"
                          f"{list(projection.delay_steps.shape)}")
-    if n and (projection.delay_steps.min() < 0 or projection.delay_steps.max() >= state.ring.shape[1]):
-        raise ValueError(f"projection.delay_steps must lie in [0, {state.ring.shape[1] - 1}] (the state's ring "
+    if n and (projection.delay_steps.min() < 0 or projection.delay_steps.max() >= state.ring.shape[0]):
+        raise ValueError(f"projection.delay_steps must lie in [0, {state.ring.shape[0] - 1}] (the state's ring "
                          f"buffer), got [{projection.delay_steps.min()}, {projection.delay_steps.max()}]")
     if record.spike_neuron.shape != record.spike_step.shape:
         raise ValueError("record.spike_neuron and record.spike_step must have one length")
@@ -148,34 +155,38 @@ def advance(syn, projection, prop, state, record, n_steps):
     return int(steps), int(events)
 
 
-@kernel
-def _deliver(syn, projection, state, now, slots, spikes, n_spikes):
-    """Add the weights of the fired neurons' synapses to ge/gi now or to the ring slot of their delay."""
+@kernel(refcount=False)  # allocates nothing; a per-synapse call passing the ring would otherwise pay refcounts
+def _deliver(syn, projection, state, ring, spikes, n_spikes):
+    """Add the weights of the fired neurons' synapses to ge/gi now (delay 0) or into the ring (delay d ≥ 1).
+
+    Call it after this step's take: offset ``d − 1`` is then delivered ``d`` steps from now.
+    """
+    n = state.v.shape[0]
     events = 0
     for q in range(n_spikes):
         i = spikes[q]
         r = projection.receptor[i]
         d = projection.delay_steps[i]
+        lo, hi = syn.indptr[i], syn.indptr[i + 1]
         if d == 0:
             target = state.ge if r == 0 else state.gi
+            for k in range(lo, hi):
+                target[syn.indices[k]] += syn.weights[k]
         else:
-            target = state.ring[r, (now + d) % slots]
-        lo, hi = syn.indptr[i], syn.indptr[i + 1]
-        for k in range(lo, hi):
-            target[syn.indices[k]] += syn.weights[k]
+            for k in range(lo, hi):
+                _ring_add(ring, d - 1, r * n + syn.indices[k], syn.weights[k])
         events += hi - lo
     return events
 
 
 @kernel
-def _take_ring(state, slot):
-    """Move the input due at this step from the ring into ge/gi."""
-    ring_e, ring_i = state.ring[0, slot], state.ring[1, slot]
-    for j in range(state.v.shape[0]):
-        state.ge[j] += ring_e[j]
-        state.gi[j] += ring_i[j]
-        ring_e[j] = 0.0
-        ring_i[j] = 0.0
+def _take_ring(state, ring, arrived):
+    """Add the input due at this step, taken from the ring, to ge/gi."""
+    _ring_take(ring, arrived)
+    n = state.v.shape[0]
+    for j in range(n):
+        state.ge[j] += arrived[j]
+        state.gi[j] += arrived[n + j]
 
 
 @kernel
@@ -196,8 +207,9 @@ def _integrate(prop, state, now):
 @kernel
 def _advance(syn, projection, prop, state, record, n_steps):
     n = state.v.shape[0]
-    slots = state.ring.shape[1]
-    delayed = slots > 1
+    ring = DelayRing(state.ring, state.ring_current)
+    delayed = state.ring.shape[0] > 1
+    arrived = np.empty(2 * n)
     spikes = np.empty(n, dtype=np.int32)
     capacity = record.spike_neuron.shape[0]
     filled = 0
@@ -220,9 +232,9 @@ def _advance(syn, projection, prop, state, record, n_steps):
             if state.last_spike[j] == now:
                 spikes[n_spikes] = j
                 n_spikes += 1
-        events += _deliver(syn, projection, state, now, slots, spikes, n_spikes)
         if delayed:
-            _take_ring(state, now % slots)
+            _take_ring(state, ring, arrived)
+        events += _deliver(syn, projection, state, ring, spikes, n_spikes)
         for q in range(n_spikes):
             state.v[spikes[q]] = prop.v_reset
             record.spike_neuron[filled + q] = spikes[q]

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from eventhorizon.spiking.monitors import sample_steps
 from eventhorizon.spiking.rng import _uniform, new_stream
 from scheduler.jit import kernel
 from scheduler.timequeue import _eq_capacity, _eq_peek_time, _eq_pop, _eq_push, _eq_reserve, _eq_size, new_event_heap
@@ -110,13 +111,20 @@ def _first_arrival(stream, rate):
 
 
 @kernel(inline=True)
+def _decayed(model, state, j, t):
+    """``v`` of a non-refractory neuron ``j`` at ``t``: exact decay from its last update or the end of its refractory
+    period (when ``v`` left ``v_reset``), whichever is later."""
+    since = max(state.t_last[j], state.refractory_until[j])
+    return model.v_rest + (state.v[j] - model.v_rest) * np.exp(-(t - since) / model.tau_m)
+
+
+@kernel(inline=True)
 def _receive(model, state, j, t, w):
     """Input ``w`` reaches neuron ``j`` at ``t``; returns True if ``j`` fires."""
     if t < state.refractory_until[j]:
         state.counts[DROPPED] += 1
         return False
-    since = max(state.t_last[j], state.refractory_until[j])
-    v = model.v_rest + (state.v[j] - model.v_rest) * np.exp(-(t - since) / model.tau_m) + w
+    v = _decayed(model, state, j, t) + w
     state.t_last[j] = t
     state.counts[NEURON_UPDATES] += 1
     if v > model.v_threshold:
@@ -131,11 +139,7 @@ def _receive(model, state, j, t, w):
 def _sample(model, state, ids, t, row, trace):
     for c in range(ids.shape[0]):
         j = ids[c]
-        if t < state.refractory_until[j]:
-            trace[row, 0, c] = model.v_reset
-        else:
-            since = max(state.t_last[j], state.refractory_until[j])
-            trace[row, 0, c] = model.v_rest + (state.v[j] - model.v_rest) * np.exp(-(t - since) / model.tau_m)
+        trace[row, 0, c] = model.v_reset if t < state.refractory_until[j] else _decayed(model, state, j, t)
         trace[row, 1, c] = 0.0
         trace[row, 2, c] = 0.0
 
@@ -207,10 +211,10 @@ def advance(network, state, monitor, until_step):
         raise ValueError(f"until_step ({stop}) is in the past: the simulation is at step {start}")
     model = _model(network)
     every = monitor.every
-    rows = max((stop - 1) // every - (start + every - 1) // every + 1, 0)
+    first_sample, rows = sample_steps(start, stop, every)
     trace = np.zeros((rows, 3, monitor.record.shape[0]))
     before = state.counts.copy()
-    state.next_sample[0] = state.first_sample[0] = (start + every - 1) // every * every
+    state.next_sample[0] = state.first_sample[0] = first_sample
     capacity = max(4 * network.n, 4096)
     neurons, times = [], []
     while True:
@@ -225,7 +229,7 @@ def advance(network, state, monitor, until_step):
         capacity *= 2
     neurons, times = np.concatenate(neurons), np.concatenate(times)
     state.step[0] = stop
-    monitor.append(trace, first_step=(start + every - 1) // every * every)
+    monitor.append(trace, first_step=first_sample)
     bins = np.clip((times / dt).astype(np.int64) - start, 0, max(stop - start - 1, 0))
     counts = state.counts - before
     increments = {"steps": stop - start, "neuron_updates": counts[NEURON_UPDATES],

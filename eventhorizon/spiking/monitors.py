@@ -14,7 +14,22 @@ load from one ``.npz`` file (:func:`save_monitors`, :func:`load_monitors`).
 
 import numpy as np
 
-__all__ = ["SpikeMonitor", "StateMonitor", "PopulationRateMonitor", "save_monitors", "load_monitors"]
+__all__ = ["SpikeMonitor", "StateMonitor", "PopulationRateMonitor", "save_monitors", "load_monitors",
+           "sample_steps"]
+
+
+def sample_steps(start, stop, every):
+    """The first clock step in ``[start, stop)`` divisible by ``every``, and how many such steps there are.
+
+    A :class:`StateMonitor` samples exactly those steps.
+
+    Examples
+    --------
+    >>> sample_steps(3, 11, 4), sample_steps(0, 1, 4), sample_steps(5, 7, 4)
+    ((4, 2), (0, 1), (8, 0))
+    """
+    first = (start + every - 1) // every * every
+    return first, max((stop - 1 - first) // every + 1, 0)
 
 
 class SpikeMonitor:

@@ -16,7 +16,7 @@ import numpy as np
 from eventhorizon.spiking import clock, event
 from scheduler.timequeue import EventHeap, new_event_heap
 from eventhorizon.spiking.lif import propagator
-from eventhorizon.spiking.monitors import PopulationRateMonitor, SpikeMonitor, StateMonitor
+from eventhorizon.spiking.monitors import PopulationRateMonitor, SpikeMonitor, StateMonitor, sample_steps
 
 __all__ = ["Simulation", "COUNT_KEYS"]
 
@@ -102,18 +102,17 @@ class Simulation:
         net, n = self.network, self.network.n
         every = self.state.every
         while steps > 0:
-            first = int(self._state.step[0])
-            rows = (first + steps - 1) // every - (first + every - 1) // every + 1
+            first = self.step
+            first_sample, rows = sample_steps(first, first + steps, every)
             capacity = max(8 * n, steps * n // 20)
             record = clock.StepRecord(np.empty(capacity, np.int32), np.empty(capacity, np.int64),
                                       np.zeros(1, np.int64), np.empty(steps, np.int32), self.state.record, every,
-                                      np.empty((max(rows, 0), 3, self.state.record.shape[0])))
+                                      np.empty((rows, 3, self.state.record.shape[0])))
             done, events = clock.advance(net.graph.arrays(), self._projection, self._prop, self._state, record, steps)
             filled = int(record.spike_count[0])
             self.spikes.append(record.spike_neuron[:filled], record.spike_step[:filled] * net.dt)
             self.rate.append(record.population_count[:done])
-            taken = (first + done - 1) // every - (first + every - 1) // every + 1
-            self.state.append(record.trace[:max(taken, 0)], first_step=(first + every - 1) // every * every)
+            self.state.append(record.trace[:sample_steps(first, first + done, every)[1]], first_step=first_sample)
             self._count(steps=done, neuron_updates=done * n, synaptic_events=events)
             steps -= done
 
@@ -170,8 +169,7 @@ class Simulation:
         Every neuron every step, every synapse of every spike, and (with
         Poisson input) one random draw per neuron per step.
         """
-        steps = int(round(self.t / self.network.dt))
-        n = self.network.n
+        steps, n = self.step, self.network.n
         return {"neuron_updates": steps * n, "synaptic_events": int(self.counts["synaptic_events"]),
                 "external_draws": steps * n if self.network.drive is not None else 0}
 
