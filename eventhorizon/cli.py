@@ -76,6 +76,10 @@ def _cmd_flops(args):
         raise UsageError(f"{args.scenario}: flops compares rate-mode settling; a spiking run reports its synaptic "
                          f"events and neuron updates against a clock-driven dense step in `eventhorizon run` "
                          f"(metrics.json), and benchmarks/bench_cuba.py times it against Brian2")
+    if scenario.dynamics.mode == "stream":
+        raise UsageError(f"{args.scenario}: flops compares settling from rest; a streaming run counts its MACs per "
+                         f"frame against warm-started dense and LoopedMLP-30 in `eventhorizon run` (metrics.json), "
+                         f"and benchmarks/bench_streaming.py times it")
     if scenario.learning is not None:
         raise UsageError(f"{args.scenario}: flops compares settling runs; a [learning] scenario reports its MACs "
                          f"per phase with `eventhorizon run`")
@@ -163,12 +167,18 @@ def _cmd_run(args):
         args.set = overrides
         path, scenario = _load(args)
         run = runner.create_run(scenario, path.stem, args.out, source=path, overrides=overrides)
+    if args.realtime is not None:
+        if run.scenario.dynamics.mode != "stream":
+            raise UsageError("--realtime paces a stream to its frame rate; it applies to streaming scenarios "
+                             "([dynamics] mode = 'stream', e.g. moving_digits) only")
+        if not args.realtime > 0:
+            raise UsageError(f"--realtime SPEED must be > 0, got {args.realtime}")
     if not args.quiet:
         print(f"eventhorizon {__version__}: running {run.name} into {run.directory}", file=sys.stderr)
     update, bar = _run_progress(args.quiet)
     try:
         echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-        metrics = runner.execute(run, progress=update, echo=echo)
+        metrics = runner.execute(run, progress=update, echo=echo, realtime=args.realtime)
     finally:
         if bar is not None:
             bar.close()
@@ -180,10 +190,29 @@ def _cmd_run(args):
     print(metrics["in_words"])
     if run.scenario.dynamics.mode == "spiking":
         files = "monitors.npz, checkpoint.npz"
+    elif run.scenario.dynamics.mode == "stream":
+        files = "frames.npz"
     else:
         files = "model.npz, history.json" if run.scenario.learning is not None else "samples.npz"
     print(f"Run directory: {run.directory} (metrics.json, {files}, scenario.toml, run.log"
           f"{', ' + str(len(figures)) + ' figures' if figures else ''})")
+    return 0
+
+
+def _cmd_serve(args):
+    from eventhorizon import runner
+    from eventhorizon.serve import serve_scenario
+
+    path, scenario = _load(args)
+    if scenario.dynamics.mode != "stream":
+        raise UsageError(f"{args.scenario}: serve needs a streaming scenario ([dynamics] mode = 'stream', e.g. "
+                         f"moving_digits): its classifier answers the events")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must lie in [0, 65535], got {args.port}")
+    run = runner.create_run(scenario, f"{path.stem}-serve", args.out, source=path, overrides=args.set or ())
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    summary = serve_scenario(run, host=args.host, port=args.port, ready=say)
+    print(summary)
     return 0
 
 
@@ -256,6 +285,9 @@ def _parser():
                      help="override a scenario value, e.g. --set run.samples=10 (repeatable)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     run.add_argument("--quiet", action="store_true", help="no progress bar or banner")
+    run.add_argument("--realtime", nargs="?", type=float, const=1.0, metavar="SPEED",
+                     help="streaming scenarios: pace frames to the wall clock (SPEED × the frame rate, default 1) "
+                          "and report the lag")
     run.set_defaults(func=_cmd_run)
     validate = sub.add_parser("validate", help="check scenario files; exit 0 if all are valid, 2 otherwise")
     validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or bundled names")
@@ -267,6 +299,15 @@ def _parser():
     flops.add_argument("--repeats", type=int, default=None, help="timing repeats (default: the scenario's)")
     flops.add_argument("--quiet", action="store_true", help="no progress bar")
     flops.set_defaults(func=_cmd_flops)
+    serve = sub.add_parser("serve", help="classify stimulus events sent as newline-delimited JSON over TCP "
+                                         "(streaming scenarios); Ctrl-C stops")
+    serve.add_argument("scenario", help="streaming scenario TOML file or bundled name (e.g. moving_digits)")
+    serve.add_argument("--host", help="address to listen on (default: the scenario's serve.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default: the scenario's serve.port; 0 picks a free one)")
+    serve.add_argument("--out", help="directory for outputs.ndjson and the log (default: runs/<name>-serve-<time>)")
+    serve.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a scenario value")
+    serve.add_argument("--quiet", action="store_true", help="no banner")
+    serve.set_defaults(func=_cmd_serve)
     evaluate = sub.add_parser("evaluate", help="test accuracy of a trained model file (model.npz of a run)")
     evaluate.add_argument("model", help="model file written by a [learning] run")
     evaluate.add_argument("--data", help="directory of the Fashion-MNIST IDX files (default: "

@@ -504,6 +504,10 @@ def write_run_figures(run_dir):
     ['macs_per_sample.png', 'broadcast_distribution.png', 'time_per_sample.png']
     >>> import shutil; shutil.rmtree(run_dir)
     """
+    from eventhorizon.stream_plots import is_stream_run, write_stream_figures
+
+    if is_stream_run(run_dir):
+        return write_stream_figures(run_dir)
     from eventhorizon.spiking.plots import is_spiking_run, write_spiking_figures
 
     if is_spiking_run(run_dir):

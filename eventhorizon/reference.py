@@ -201,11 +201,16 @@ def scenario_reference():
     """
     from eventhorizon.scenario import Scenario
     from eventhorizon.spiking.scenario import SpikingScenario
+    from eventhorizon.stream_scenario import StreamScenario
 
     out = ["A scenario is a TOML file. Top-level keys and tables:", ""] + _model_reference(Scenario, "###")
     out += ["", "### Spiking scenarios", "",
             '`[dynamics] mode = "spiking"` selects this schema (units are in the key names). Top-level keys and '
             "tables:", ""] + _model_reference(SpikingScenario, "####")
+    out += ["", "### Streaming scenarios", "",
+            '`[dynamics] mode = "stream"` selects this schema: a trained classifier re-settles by events after '
+            "every frame of a video-like stream (`eventhorizon run`, `--realtime`, `eventhorizon serve`). "
+            "Top-level keys and tables:", ""] + _model_reference(StreamScenario, "####")
     return "\n".join(out) + "\n"
 
 

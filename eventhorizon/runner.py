@@ -147,6 +147,8 @@ def _write_status(run, status, done, message=""):
     sc = run.scenario
     if sc.dynamics.mode == "spiking":
         unit, planned, done = "seconds", sc.run.duration_s, float(done)
+    elif sc.dynamics.mode == "stream":
+        unit, planned, done = "frames", sc.stream.frames, int(done)
     elif sc.learning is not None:
         unit, planned, done = "epochs", sc.run.epochs, int(done)
     else:
@@ -286,7 +288,7 @@ def in_words(metrics):
     return text + "."
 
 
-def execute(run, progress=None, echo=None):
+def execute(run, progress=None, echo=None, realtime=None):
     """Run (or continue) ``run`` to completion, checkpointing as it goes.
 
     Parameters
@@ -297,6 +299,9 @@ def execute(run, progress=None, echo=None):
         total, "epoch k/K")`` after each mini-batch of a training run).
     echo : callable, optional
         Called with a one-line summary after each epoch of a training run.
+    realtime : float, optional
+        Streaming scenarios: pace the stream to this multiple of its frame
+        rate and record the lag (``eventhorizon run --realtime``).
 
     Returns
     -------
@@ -317,6 +322,14 @@ def execute(run, progress=None, echo=None):
         flag = {"stop": None}
         with _stop_on_signals(flag):
             return execute_spiking(run, progress=progress, stop=flag)
+    if sc.dynamics.mode == "stream":
+        from eventhorizon.stream_runner import execute_stream
+
+        flag = {"stop": None}
+        with _stop_on_signals(flag):
+            return execute_stream(run, progress=progress, stop=flag, realtime=realtime)
+    if realtime is not None:
+        raise ValueError("--realtime applies to streaming scenarios ([dynamics] mode = 'stream') only")
     if sc.learning is not None:
         from eventhorizon.training import execute_training
 

@@ -144,7 +144,7 @@ class DynamicsSection(_Section):
     """How the network evolves."""
 
     mode: Literal["rate"] = Field("rate", description="rate: event-driven settling to a fixed point (spiking "
-                                                      "scenarios have their own schema)")
+                                                      "and stream scenarios have their own schemas)")
     epsilon: float = Field(gt=0, description="broadcast threshold ε, in output units (ρ's range)")
     scheduler: Literal["tournament", "heap"] = Field("tournament", description="priority queue ordering the neurons")
     max_updates: int | None = Field(None, gt=0, description="event budget per sample, in neuron updates; "
@@ -438,16 +438,27 @@ def parse_scenario(document, source="<string>", base_dir=None):
             raise ScenarioError(f"{source}: network.path: no such weight file: {_shown(str(path))}")
         network = scenario.network.model_copy(update={"path": str(path)})
         scenario = scenario.model_copy(update={"network": network})
+    model = getattr(scenario, "model", None)
+    if model is not None and model.path is not None:
+        path, exists = _weight_file(model.path, base_dir)
+        if not exists:
+            raise ScenarioError(f"{source}: model.path: no such model file: {_shown(str(path))}")
+        scenario = scenario.model_copy(update={"model": model.model_copy(update={"path": str(path)})})
     return scenario
 
 
 def _schema_of(document):
-    """:class:`Scenario`, or the spiking schema when ``dynamics.mode`` is ``"spiking"``."""
+    """:class:`Scenario`, or the spiking or streaming schema when ``dynamics.mode`` says so."""
     dynamics = document.get("dynamics")
-    if isinstance(dynamics, dict) and dynamics.get("mode") == "spiking":
+    mode = dynamics.get("mode") if isinstance(dynamics, dict) else None
+    if mode == "spiking":
         from eventhorizon.spiking.scenario import SpikingScenario
 
         return SpikingScenario
+    if mode == "stream":
+        from eventhorizon.stream_scenario import StreamScenario
+
+        return StreamScenario
     return Scenario
 
 

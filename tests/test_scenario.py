@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from eventhorizon.datasets import fashion_mnist_available, generated_inputs
 from eventhorizon.network import RateNetwork
 from eventhorizon.spiking.scenario import SpikingScenario
+from eventhorizon.stream_scenario import StreamScenario
 from eventhorizon.scenario import (
     FashionMnistInput,
     FileNetwork,
@@ -110,7 +111,7 @@ def test_bundled_scenarios_listed():
     assert {"quickstart", "fashion_settle"} <= set(bundled)
     assert bundled["quickstart"] == QUICKSTART and all(p.is_file() for p in bundled.values())
     for path in bundled.values():
-        assert isinstance(load_scenario(path), (Scenario, SpikingScenario))
+        assert isinstance(load_scenario(path), (Scenario, SpikingScenario, StreamScenario))
 
 
 def test_defaults_and_frozen():
@@ -742,6 +743,10 @@ def test_dump_round_trips_every_bundled_scenario(name):
     if doc["dynamics"]["mode"] == "spiking":
         assert {"run", "output", "monitors", "neuron"} <= set(doc) and "seed" in doc["network"]
         assert {"duration_s", "checkpoint_seconds"} <= set(doc["run"]) and "dt_ms" in doc["dynamics"]
+        return
+    if doc["dynamics"]["mode"] == "stream":
+        assert {"model", "run", "serve", "output"} <= set(doc) and "seed" in doc["stream"]
+        assert {"chunk_frames", "checkpoint_seconds"} <= set(doc["run"]) and "scheduler" in doc["dynamics"]
         return
     assert {"run", "output", "flops", "dynamics"} <= set(doc) and "seed" in doc["network"]
     assert ("samples" in doc["run"]) != ("learning" in doc) and "checkpoint_seconds" in doc["run"]

@@ -32,6 +32,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
 
 from eventhorizon.spiking.scenario import SpikingScenario
+from eventhorizon.stream_scenario import StreamScenario
 from eventhorizon.scenario import (
     Scenario,
     ScenarioError,
@@ -55,7 +56,7 @@ FUZZ = settings(max_examples=200, derandomize=True, database=None, deadline=None
 
 def _schema_words():
     keys, values = set(Scenario.model_fields), set()
-    stack = [Scenario, SpikingScenario]
+    stack = [Scenario, SpikingScenario, StreamScenario]
     while stack:
         model = stack.pop()
         for name, field in model.model_fields.items():
@@ -68,7 +69,7 @@ def _schema_words():
     return sorted(keys), sorted(values)
 
 
-SCENARIO_TYPES = (Scenario, SpikingScenario)
+SCENARIO_TYPES = (Scenario, SpikingScenario, StreamScenario)
 SCHEMA_KEYS, SCHEMA_VALUES = _schema_words()
 assert {"network", "generator", "samples", "snapshot_every", "path"} <= set(SCHEMA_KEYS)
 assert {"input_recurrent", "file", "fashion_mnist", "spiking", "heap", "tanh"} <= set(SCHEMA_VALUES)
@@ -147,7 +148,7 @@ def check_message(message, path, document=None):
             continue
         key, after = _first_key(rest)
         assert key is not None, line
-        known = set(Scenario.model_fields) | set(SpikingScenario.model_fields) | {"(top level)"} | set(document or {})
+        known = {"(top level)"} | set(document or {}).union(*(schema.model_fields for schema in SCENARIO_TYPES))
         assert key in known, (key, line)
         assert re.match(r"(\.([A-Za-z0-9_-]+|\"([^\"\\]|\\.)*\"))*: \S", after), line  # rest of the path, then why
 
