@@ -30,6 +30,7 @@ from eventhorizon.streaming import Changes, StreamSettler
 __all__ = ["StimulusProtocol", "make_server", "serve_scenario"]
 
 _PIXELS = 784
+_NUMBER_TYPES = {int, float}  # what json.loads gives for numbers
 
 
 class StimulusProtocol:
@@ -73,15 +74,14 @@ class StimulusProtocol:
         if set(obj) != {"t", "ids", "values"}:
             raise ValueError(f"expected keys t and frame, or t, ids and values; got {sorted(obj)}")
         ids, values = obj["ids"], _numbers(obj["values"], "values")
-        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        if not isinstance(ids, list) or not {type(i) for i in ids} <= {int}:
             raise ValueError("ids: expected a list of integer pixel positions")
-        ids = np.array(ids, dtype=np.int64)
-        if ids.shape != values.shape:
-            raise ValueError(f"ids and values must have one length, got {ids.size} and {values.size}")
-        if ids.size and (ids.min() < 0 or ids.max() >= _PIXELS):
-            bad = ids[(ids < 0) | (ids >= _PIXELS)][0]
+        if len(ids) != values.size:
+            raise ValueError(f"ids and values must have one length, got {len(ids)} and {values.size}")
+        if ids and (min(ids) < 0 or max(ids) >= _PIXELS):
+            bad = next(i for i in ids if not 0 <= i < _PIXELS)
             raise ValueError(f"ids: pixel positions must lie in [0, {_PIXELS}), got {bad}")
-        return float(t), (ids, values)
+        return float(t), (np.array(ids, dtype=np.int64), values)
 
     def changes(self, stimuli):
         """The chunk's events as :class:`~eventhorizon.streaming.Changes` (only values that change)."""
@@ -113,7 +113,7 @@ class StimulusProtocol:
 
 
 def _numbers(value, name):
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+    if not isinstance(value, list) or not {type(v) for v in value} <= _NUMBER_TYPES:  # bool is not a number here
         raise ValueError(f"{name}: expected a list of numbers")
     arr = np.array(value, dtype=np.float32)
     if not np.all(np.isfinite(arr)):

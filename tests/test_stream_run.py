@@ -255,3 +255,21 @@ def test_serve_cli_listens_answers_and_stops_on_sigint(tmp_path, data_dir):
     assert proc.returncode == 0, stderr
     assert "served 1 events (1 rejected)" in stdout
     assert len((out / "outputs.ndjson").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"ids": [1], "values": [0.5]}, "t: expected a finite number"),
+    ({"t": True, "ids": [1], "values": [0.5]}, "t: expected a finite number"),
+    ({"t": 0.0, "ids": [1.5], "values": [0.5]}, "ids: expected a list of integer"),
+    ({"t": 0.0, "ids": [True], "values": [0.5]}, "ids: expected a list of integer"),
+    ({"t": 0.0, "ids": [1], "values": [True]}, "values: expected a list of numbers"),
+    ({"t": 0.0, "ids": [1, 2], "values": [0.5]}, "one length, got 2 and 1"),
+    ({"t": 0.0, "ids": [-1], "values": [0.5]}, r"\[0, 784\), got -1"),
+    ({"t": 0.0, "ids": [1], "values": [float("nan")]}, "values: values must be finite"),
+    ({"t": 0.0, "frame": [0.0] * 783}, "784 pixel values, got 783"),
+    ({"t": 0.0, "frame": [0.0] * 784, "ids": []}, "keys t and frame only"),
+])
+def test_serve_parse_rejects_with_a_reason(classifier, message, error):
+    proto = StimulusProtocol(StreamSettler(classifier.network, 1e-3, output_ids=classifier.output_ids))
+    with pytest.raises(ValueError, match=error):
+        proto.parse(message)
