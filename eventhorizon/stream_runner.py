@@ -139,17 +139,9 @@ class FrameRecord:
 
 def _settler(sc, model, record):
     eps = sc.dynamics.epsilon or model.config.epsilon
-    st = record.event_state
-    state = None
-    if st["u"] is not None:
-        from eventhorizon.settle import RateState
-
-        state = RateState(st["u"], st["x"])
-    settler = StreamSettler(model.network, eps, output_ids=model.output_ids, state=state,
-                            scheduler=sc.dynamics.scheduler)
-    if st["counts"] is not None:
-        settler._counts[:] = st["counts"]
-    settler._settled = st["settled"]
+    settler = StreamSettler(model.network, eps, output_ids=model.output_ids, scheduler=sc.dynamics.scheduler)
+    if record.event_state["u"] is not None:
+        settler.restore(record.event_state)
     return settler
 
 
@@ -179,8 +171,7 @@ def _event_pass(run, sc, stream, model, record, stop, progress, realtime):
         start = time.perf_counter()
         res = settler.settle_frames(frames)
         seconds = (time.perf_counter() - start) / len(chunk)
-        snapshot = {"u": settler._arrays.u.copy(), "x": settler._arrays.x.copy(), "counts": settler.broadcast_counts,
-                    "settled": settler._settled}
+        snapshot = settler.snapshot()
         return [(res, row, labels[row], seconds, len(chunk), snapshot if row == len(chunk) - 1 else None)
                 for row in range(len(chunk))]
 

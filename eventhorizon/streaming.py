@@ -203,6 +203,21 @@ class StreamSettler:
         """Broadcasts per neuron since the settler was made (a copy)."""
         return self._counts.copy()
 
+    def snapshot(self):
+        """Everything needed to continue the stream exactly: copies of ``u``, ``x``, the broadcast counts, and
+        whether the last stimulus settled (the kernel's scratch and queue are rebuilt by every settle)."""
+        return {"u": self._arrays.u.copy(), "x": self._arrays.x.copy(), "counts": self._counts.copy(),
+                "settled": self._settled}
+
+    def restore(self, snapshot):
+        """Continue from a :meth:`snapshot` (e.g. one saved in a checkpoint)."""
+        st = _check_state(self.network, RateState(snapshot["u"], snapshot["x"]))
+        counts = np.asarray(snapshot["counts"], dtype=np.int32)
+        if counts.shape != (self.network.n,):
+            raise ValueError(f"snapshot counts must have shape ({self.network.n},), got {counts.shape}")
+        self._arrays.u[:], self._arrays.x[:], self._counts[:] = st.u, st.x, counts
+        self._settled = bool(snapshot["settled"])
+
     def settle_frames(self, frames):
         """Settle after each full input vector (row of ``frames``) in turn.
 

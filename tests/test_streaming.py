@@ -260,3 +260,18 @@ def test_looped_batch_equals_looped_per_row():
         assert ops == one.synaptic_ops
     with pytest.raises(ValueError, match="hoist_inputs=False"):
         DenseReference(net, hoist_inputs=True).looped_batch(X)
+
+
+def test_snapshot_restore_continues_exactly():
+    net = RateNetwork(input_recurrent(5, 12, 0.6, seed=7), "hard_sigmoid", inputs=range(5))
+    frames = random_frames(np.random.default_rng(2), 20, 5, 0.4)
+    whole = StreamSettler(net, 1e-4, output_ids=range(5, 17)).settle_frames(frames)
+    first = StreamSettler(net, 1e-4, output_ids=range(5, 17))
+    first.settle_frames(frames[:9])
+    second = StreamSettler(net, 1e-4, output_ids=range(5, 17))
+    second.restore(first.snapshot())
+    rest = second.settle_frames(frames[9:])
+    np.testing.assert_array_equal(rest.stats, whole.stats[9:])
+    np.testing.assert_array_equal(rest.outputs, whole.outputs[9:])
+    with pytest.raises(ValueError, match="counts must have shape"):
+        second.restore({**first.snapshot(), "counts": np.zeros(3)})
