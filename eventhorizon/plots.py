@@ -124,15 +124,32 @@ def load_run(run_dir):
     return RunData(metrics=metrics, arrays=arrays, source=str(run_dir))
 
 
-def _read_metrics(path):
+def _read_json_object(path):
+    """A run's JSON file (e.g. ``metrics.json``) as a dict; FileNotFoundError/ValueError naming the file."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (written at the first checkpoint; has the run started?)")
     try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(metrics, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _read_npz(path):
+    """A run's ``.npz`` checkpoint as a dict of arrays (read without pickle); errors name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (written at the first checkpoint)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def _read_metrics(path):
+    metrics = _read_json_object(path)
     for key in METRIC_KEYS:
         if key not in metrics:
             raise ValueError(f"{path}: missing key {key!r}")
@@ -140,13 +157,7 @@ def _read_metrics(path):
 
 
 def _read_samples(path, metrics):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (written at the first checkpoint)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
+    arrays = _read_npz(path)
     required = ("done",) + EVENT_ARRAYS + (DENSE_ARRAYS if metrics["compare_dense"] else ())
     for name in required:
         if name not in arrays:

@@ -15,10 +15,8 @@ figures are drawn on a :class:`matplotlib.figure.Figure` with the Agg canvas,
 never through pyplot.
 """
 
-import json
 import math
 import tomllib
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,8 @@ from eventhorizon.plots import (
     _label_log_axis,
     _new_axes,
     _plain,
+    _read_json_object,
+    _read_npz,
     _time_bins,
 )
 
@@ -218,29 +218,10 @@ def load_stream_run(run_dir):
     >>> import shutil; shutil.rmtree(run_dir)
     """
     run_dir = Path(run_dir)
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = _read_json_object(run_dir / "metrics.json")
     switch_every, frame_rate_hz = _read_stream_table(run_dir / "scenario.toml", metrics)
     path = run_dir / "frames.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (written at the first checkpoint)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a readable .npz file ({exc})") from None
-    return StreamRunData.from_arrays(arrays, switch_every, frame_rate_hz, metrics=metrics, source=str(path))
-
-
-def _read_json(path):
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not found (written at the first checkpoint; has the run started?)")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(metrics, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(metrics).__name__}")
-    return metrics
+    return StreamRunData.from_arrays(_read_npz(path), switch_every, frame_rate_hz, metrics=metrics, source=str(path))
 
 
 def _read_stream_table(path, metrics):
