@@ -42,6 +42,26 @@ class ScenarioError(ValueError):
     """A scenario file is missing, unreadable or invalid."""
 
 
+def seed_from_run(data, section):
+    """``data`` (a raw scenario document) with ``[section] seed`` set to ``run.seed`` where it is absent.
+
+    ``run.seed`` defaults to 0 when ``[run]`` has none (or is absent); nothing
+    changes unless both tables are well-formed, so validation reports any error.
+
+    Examples
+    --------
+    >>> seed_from_run({"run": {"seed": 7}, "stream": {}}, "stream")["stream"]
+    {'seed': 7}
+    """
+    if not isinstance(data, dict):
+        return data
+    run, table = data.get("run", {}), data.get(section)
+    seed = run.get("seed", 0) if isinstance(run, dict) else None
+    if type(seed) is int and 0 <= seed < INT64_MAX and isinstance(table, dict) and table.get("seed") is None:
+        data = {**data, section: {**table, "seed": seed}}
+    return data
+
+
 class _Section(BaseModel):
     # strict: TOML values are typed, so ``samples = true`` or ``epsilon = "1e-3"`` is an error, not 1 or 0.001;
     # finite floats only: no setting means anything at ±inf, and NaN/inf would not survive dump_scenario.

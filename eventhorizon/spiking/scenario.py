@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from eventhorizon.scenario import INT64_MAX, _Section
+from eventhorizon.scenario import INT64_MAX, _Section, seed_from_run
 
 __all__ = ["SpikingScenario"]
 
@@ -148,13 +148,7 @@ class SpikingScenario(_Section):
     @model_validator(mode="before")
     @classmethod
     def _default_seed(cls, data):
-        if not isinstance(data, dict):
-            return data
-        run, network = data.get("run"), data.get("network")
-        seed = run.get("seed", 0) if isinstance(run, dict) else None
-        if type(seed) is int and 0 <= seed < INT64_MAX and isinstance(network, dict) and network.get("seed") is None:
-            data = {**data, "network": {**network, "seed": seed}}
-        return data
+        return seed_from_run(data, "network")
 
     @model_validator(mode="after")
     def _fits(self):
