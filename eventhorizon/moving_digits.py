@@ -24,6 +24,9 @@ __all__ = ["MovingDigitsConfig", "MovingDigits"]
 class MovingDigitsConfig:
     """Geometry and timing of a :class:`MovingDigits` stream (all counts in frames or pixels).
 
+    The defaults are those of the bundled ``moving_digits`` scenario (its
+    ``[stream]`` schema takes them from here).
+
     Attributes
     ----------
     switch_every : int
@@ -40,12 +43,12 @@ class MovingDigitsConfig:
         Pixel value of the bar.
     """
 
-    switch_every: int = 90
+    switch_every: int = 60
     drift_every: int = 6
     drift_pixels: int = 2
     occluder_width: int = 4
     occluder_every: int = 3
-    occluder_value: float = 0.5
+    occluder_value: float = 0.0
 
     def __post_init__(self):
         for name in ("switch_every", "drift_every", "occluder_every"):

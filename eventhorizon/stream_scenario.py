@@ -21,9 +21,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from eventhorizon.scenario import INT64_MAX, FashionMnistInput, _Section
+from eventhorizon.moving_digits import MovingDigitsConfig
+from eventhorizon.scenario import INT64_MAX, FashionMnistInput, _Section, seed_from_run
 
 __all__ = ["StreamScenario"]
+
+_DEFAULT = MovingDigitsConfig()  # one set of stream defaults, for the schema and the Python API
 
 
 class StreamModel(_Section):
@@ -42,13 +45,17 @@ class StreamSection(_Section):
     kind: Literal["moving_digits"] = Field("moving_digits", description="stream generator")
     frames: int = Field(gt=0, description="length of the stream, frames")
     frame_rate_hz: float = Field(30.0, gt=0, description="frames per simulated second (--realtime paces to it)")
-    switch_every: int = Field(60, gt=0, description="frames per image before a cut to the next test image")
-    drift_every: int = Field(6, gt=0, description="frames between one-pixel moves of the image")
-    drift_pixels: int = Field(2, ge=0, le=8, description="amplitude of the back-and-forth drift, pixels")
-    occluder_width: int = Field(4, ge=0, le=28, description="width of the occluding bar sliding across, pixels "
-                                                             "(0: none)")
-    occluder_every: int = Field(3, gt=0, description="frames between one-pixel moves of the occluder")
-    occluder_value: float = Field(0.0, ge=0, le=1, description="pixel value of the occluder (0: background)")
+    switch_every: int = Field(_DEFAULT.switch_every, gt=0,
+                              description="frames per image before a cut to the next test image")
+    drift_every: int = Field(_DEFAULT.drift_every, gt=0, description="frames between one-pixel moves of the image")
+    drift_pixels: int = Field(_DEFAULT.drift_pixels, ge=0, le=8,
+                              description="amplitude of the back-and-forth drift, pixels")
+    occluder_width: int = Field(_DEFAULT.occluder_width, ge=0, le=28,
+                                description="width of the occluding bar sliding across, pixels (0: none)")
+    occluder_every: int = Field(_DEFAULT.occluder_every, gt=0,
+                                description="frames between one-pixel moves of the occluder")
+    occluder_value: float = Field(_DEFAULT.occluder_value, ge=0, le=1,
+                                  description="pixel value of the occluder (0: background)")
     seed: int | None = Field(None, ge=0, lt=INT64_MAX, description="order of the images (default run.seed)")
 
 
@@ -101,13 +108,7 @@ class StreamScenario(_Section):
     @model_validator(mode="before")
     @classmethod
     def _default_seed(cls, data):
-        if not isinstance(data, dict):
-            return data
-        run, stream = data.get("run", {}), data.get("stream")
-        seed = run.get("seed", 0) if isinstance(run, dict) else None
-        if type(seed) is int and 0 <= seed < INT64_MAX and isinstance(stream, dict) and stream.get("seed") is None:
-            data = {**data, "stream": {**stream, "seed": seed}}
-        return data
+        return seed_from_run(data, "stream")
 
     @model_validator(mode="after")
     def _test_split(self):
