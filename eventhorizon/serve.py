@@ -131,7 +131,7 @@ def make_server(model, eps, serve_settings, log_path, chunk=256):
     log = NDJSONFileSink(log_path, lambda d: {"origin": str(d.stimulus.origin), **proto.encode(d)})
     return NDJSONServer(proto.parse, proto.process, proto.encode, host=serve_settings.host,
                         port=serve_settings.port, max_line_bytes=serve_settings.max_line_bytes,
-                        max_chunk=chunk, log_sinks=[log]), proto
+                        max_chunk=chunk, log_sinks=[log])
 
 
 def serve_scenario(run, host=None, port=None, ready=None, stop=None):
@@ -158,7 +158,7 @@ def serve_scenario(run, host=None, port=None, ready=None, stop=None):
     model = load_classifier(sc, run.directory, run.log)
     settings = sc.serve.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
     eps = sc.dynamics.epsilon or model.config.epsilon
-    server, _ = make_server(model, eps, settings, run.directory / "outputs.ndjson", chunk=sc.run.chunk_frames)
+    server = make_server(model, eps, settings, run.directory / "outputs.ndjson", chunk=sc.run.chunk_frames)
 
     async def main():
         done = stop or asyncio.Event()

@@ -99,7 +99,7 @@ def build_stream(sc):
 class FrameRecord:
     """Per-frame records of a stream run and the state needed to continue it (saved as ``frames.npz``)."""
 
-    def __init__(self, n_frames, n_neurons):
+    def __init__(self, n_frames):
         self.n_frames = n_frames
         ints = {k: np.zeros(n_frames, np.int64) for k in _EVENT + _DENSE}
         self.arrays = {**ints, "label": np.zeros(n_frames, np.int16),
@@ -111,7 +111,6 @@ class FrameRecord:
         self.done_event = self.done_dense = 0
         self.event_state = {"u": None, "x": None, "counts": None, "settled": False}
         self.dense_x = self.hoisted_x = None
-        self.n_neurons = n_neurons
 
     def __getitem__(self, key):
         return self.arrays[key]
@@ -212,7 +211,8 @@ def _dense_pass(run, sc, stream, model, record, stop, progress):
     net, out_pos = model.network, model.output_ids - model.network.n_inputs
     plain, hoisted = DenseReference(net), DenseReference(net, hoist_inputs=True)
     first = stream.frames(0, 1)[0][0]
-    plain.settle(first, eps), hoisted.settle(first, eps)  # warm BLAS and caches
+    for ref in (plain, hoisted):  # warm BLAS and caches
+        ref.settle(first, eps)
     last_save = time.monotonic()
     while record.done_dense < record.done_event and not stop.get("stop"):
         k0 = record.done_dense
@@ -340,7 +340,7 @@ def execute_stream(run, progress=None, stop=None, realtime=None):
     stop = {} if stop is None else stop
     model = load_classifier(sc, run.directory, run.log)
     stream = build_stream(sc)
-    record = FrameRecord(stream.n_frames, model.network.n)
+    record = FrameRecord(stream.n_frames)
     checkpoint = run.directory / "frames.npz"
     if checkpoint.exists():
         record.load(checkpoint)

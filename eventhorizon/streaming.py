@@ -21,6 +21,7 @@ reads.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -99,9 +100,9 @@ class StreamResult:
         """One count per stimulus, e.g. ``column("synaptic_ops")``."""
         return self.stats[:, self.COLUMNS.index(name)]
 
-    @property
+    @cached_property
     def predictions(self):
-        """Index of the largest output per stimulus (the class, for a classifier)."""
+        """Index of the largest output per stimulus (the class, for a classifier); computed once."""
         return np.argmax(self.outputs, axis=1) if self.outputs.shape[1] else np.zeros(len(self.outputs), np.int64)
 
 

@@ -159,8 +159,8 @@ def test_serve_answers_rejects_and_matches_offline(tmp_path, classifier, data_di
            + b"\n"]
 
     async def session():
-        server, _ = make_server(classifier, 1e-3, sc.serve.model_copy(update={"port": 0, "max_line_bytes": 20000}),
-                                tmp_path / "outputs.ndjson", chunk=4)
+        server = make_server(classifier, 1e-3, sc.serve.model_copy(update={"port": 0, "max_line_bytes": 20000}),
+                             tmp_path / "outputs.ndjson", chunk=4)
         host, port = await server.start()
         stop = asyncio.Event()
         serving = asyncio.create_task(server.serve_until(stop))
@@ -203,8 +203,8 @@ def test_serve_disconnect_loses_nothing_accepted(tmp_path, classifier, data_dir)
     n = 300
 
     async def session():
-        server, _ = make_server(classifier, 1e-3, sc.serve.model_copy(update={"port": 0}),
-                                tmp_path / "outputs.ndjson", chunk=8)
+        server = make_server(classifier, 1e-3, sc.serve.model_copy(update={"port": 0}),
+                             tmp_path / "outputs.ndjson", chunk=8)
         host, port = await server.start()
         stop = asyncio.Event()
         serving = asyncio.create_task(server.serve_until(stop))
