@@ -12,13 +12,26 @@ and computes the lower bound: every neuron whose final output is nonzero
 must broadcast at least once (its fan-out), plus one broadcast per nonzero
 input. Operation counts are totals over the samples; times are medians of
 per-sample wall times over all samples and repeats.
+
+Numpy's BLAS spreads one dense product over every core, while one event
+settle runs on one core. Two equal-resource comparisons are therefore
+reported beside the batch-1 ratio, each measured in the same run:
+
+* *all cores*: :func:`~eventhorizon.batch_settle.settle_batch` settles the
+  whole set with one thread per core (samples in parallel, the same counts
+  and states) against the dense loop over the same set at batch 1; both are
+  total wall time over samples, median over the repeats;
+* *one core*: the batch-1 event time against dense at batch 1 with BLAS
+  limited to one thread (``threadpoolctl``).
 """
 
 import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from eventhorizon.batch_settle import settle_batch
 from eventhorizon.dense import DenseReference
 from eventhorizon.settle import settle
 
@@ -50,6 +63,12 @@ class FlopsReport:
     dense_hoisted_seconds_per_sample: float
     wall_ratio_event_over_dense: float
     wall_ratio_event_over_dense_hoisted: float
+    event_threads: int
+    event_all_cores_seconds_per_sample: float
+    dense_loop_seconds_per_sample: float
+    wall_ratio_event_all_cores_over_dense: float
+    dense_1thread_seconds_per_sample: float
+    wall_ratio_event_over_dense_1thread: float
     dense_batch128_seconds_per_sample: float
     max_state_deviation: float
     repeats: int
@@ -91,7 +110,7 @@ def _batch128_seconds(dense, inputs, eps):
     return seconds / batch.shape[0]
 
 
-def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=None):
+def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=None, threads=None):
     """Compare event-driven and dense settling on the rows of ``inputs``.
 
     Parameters
@@ -105,6 +124,8 @@ def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=No
         Event scheduler's queue.
     progress : callable, optional
         Called with the number of samples done after each sample of each repeat.
+    threads : int, optional
+        Threads of the all-cores event run (default: every CPU available).
 
     Returns
     -------
@@ -127,21 +148,35 @@ def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=No
     dense = DenseReference(network)
     hoisted = DenseReference(network, hoist_inputs=True)
     settle(network, inputs[0], eps=eps, scheduler=scheduler)  # compile / warm caches outside timing
+    all_cores = settle_batch(network, inputs[:2], eps=eps, threads=threads, scheduler=scheduler).threads
     totals = dict(event=0, event_input=0, broadcasts=0, updates=0, dense=0, hoisted=0, looped=0, bound=0, sweeps=0)
-    times = {"event": [], "dense": [], "hoisted": []}
+    times = {key: [] for key in ("event", "dense", "hoisted", "all_cores", "dense_loop", "dense_1thread")}
     max_dev = 0.0
     for rep in range(repeats):
-        for k, x_in in enumerate(inputs):
+        dense_loop = 0.0
+        for x_in in inputs:
             ev, t_ev = _timed(settle, network, x_in, eps=eps, scheduler=scheduler)
             de, t_de = _timed(dense.settle, x_in, eps)
             ho, t_ho = _timed(hoisted.settle, x_in, eps)
             times["event"].append(t_ev), times["dense"].append(t_de), times["hoisted"].append(t_ho)
+            dense_loop += t_de
             if rep == 0:
                 _accumulate(totals, network, x_in, ev, de, ho, dense.looped(x_in, 30))
                 max_dev = max(max_dev, float(np.max(np.abs(ev.x - de.x))))
             if progress is not None:
                 progress(1)
-    return _report(network, inputs, eps, repeats, totals, times, max_dev, _batch128_seconds(hoisted, inputs, eps))
+        _, t_all = _timed(settle_batch, network, inputs, eps=eps, threads=all_cores, scheduler=scheduler)
+        times["all_cores"].append(t_all / inputs.shape[0])
+        times["dense_loop"].append(dense_loop / inputs.shape[0])
+        times["dense_1thread"] += _dense_one_thread_seconds(dense, inputs, eps)
+    return _report(network, inputs, eps, repeats, totals, times, max_dev, _batch128_seconds(hoisted, inputs, eps),
+                   all_cores)
+
+
+def _dense_one_thread_seconds(dense, inputs, eps):
+    """Per-sample wall times of ``dense.settle`` with BLAS limited to one thread."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return [_timed(dense.settle, x_in, eps)[1] for x_in in inputs]
 
 
 def _accumulate(totals, network, x_in, ev, de, ho, looped):
@@ -156,7 +191,7 @@ def _accumulate(totals, network, x_in, ev, de, ho, looped):
     totals["bound"] += lower_bound_ops(network, x_in, ev.x)
 
 
-def _report(network, inputs, eps, repeats, totals, times, max_dev, batch128):
+def _report(network, inputs, eps, repeats, totals, times, max_dev, batch128, threads):
     n = inputs.shape[0]
     med = {k: float(np.median(v)) for k, v in times.items()}
     free = max(1, network.free_ids.shape[0])
@@ -182,6 +217,12 @@ def _report(network, inputs, eps, repeats, totals, times, max_dev, batch128):
         dense_hoisted_seconds_per_sample=med["hoisted"],
         wall_ratio_event_over_dense=med["event"] / med["dense"],
         wall_ratio_event_over_dense_hoisted=med["event"] / med["hoisted"],
+        event_threads=threads,
+        event_all_cores_seconds_per_sample=med["all_cores"],
+        dense_loop_seconds_per_sample=med["dense_loop"],
+        wall_ratio_event_all_cores_over_dense=med["all_cores"] / med["dense_loop"],
+        dense_1thread_seconds_per_sample=med["dense_1thread"],
+        wall_ratio_event_over_dense_1thread=med["event"] / med["dense_1thread"],
         dense_batch128_seconds_per_sample=batch128,
         max_state_deviation=max_dev,
         repeats=repeats,

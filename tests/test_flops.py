@@ -150,8 +150,14 @@ def test_derived_quantities(compared):
     assert r.wall_ratio_event_over_dense == pytest.approx(r.event_seconds_per_sample / r.dense_seconds_per_sample)
     assert r.wall_ratio_event_over_dense_hoisted == pytest.approx(
         r.event_seconds_per_sample / r.dense_hoisted_seconds_per_sample)
+    assert r.wall_ratio_event_all_cores_over_dense == pytest.approx(
+        r.event_all_cores_seconds_per_sample / r.dense_loop_seconds_per_sample)
+    assert r.wall_ratio_event_over_dense_1thread == pytest.approx(
+        r.event_seconds_per_sample / r.dense_1thread_seconds_per_sample)
+    assert 1 <= r.event_threads <= inputs.shape[0]
     for name in ("event_seconds_per_sample", "dense_seconds_per_sample", "dense_hoisted_seconds_per_sample",
-                 "dense_batch128_seconds_per_sample"):
+                 "dense_batch128_seconds_per_sample", "event_all_cores_seconds_per_sample",
+                 "dense_loop_seconds_per_sample", "dense_1thread_seconds_per_sample"):
         value = getattr(r, name)
         assert math.isfinite(value) and value > 0, name
 
