@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from eventhorizon import kernels as K
-from eventhorizon.checks import check_eps
+from eventhorizon.checks import settle_rule
 from eventhorizon.network import RateNetwork
 from eventhorizon.settle import (_STATS_ORDER, NotSettledError, RateState, SettleResult, SettleStats,
                                  _check_budget, _check_state, net_arrays)
@@ -46,14 +46,14 @@ class _Rows(NamedTuple):
 
 
 @kernel(refcount=False)
-def _settle_rows(net, st, q, rows, eps, max_updates, counts):
+def _settle_rows(net, st, q, rows, rule, max_updates, counts):
     """Settle each row of ``rows.inputs`` from ``(u0, x0)`` in turn, writing its results."""
     for r in range(rows.inputs.shape[0]):
         for i in range(st.u.shape[0]):
             st.u[i] = rows.u0[i]
             st.x[i] = rows.x0[i]
         bnd = K.Boundary(rows.input_ids, rows.inputs[r], _NO_IDS, _NO_VALUES)
-        rows.settled[r] = K._settle(net, st, q, bnd, eps, max_updates, rows.stats[r], counts)
+        rows.settled[r] = K._settle(net, st, q, bnd, rule, max_updates, rows.stats[r], counts)
         for i in range(st.u.shape[0]):
             rows.x_out[r, i] = st.x[i]
             rows.u_out[r, i] = st.u[i]
@@ -130,7 +130,7 @@ def _pool(threads):
 
 
 def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=None,
-                 scheduler="tournament", on_budget="raise"):
+                 scheduler="tournament", on_budget="raise", relaxation=1.0):
     """Settle ``network`` once per row of ``inputs``, rows spread over threads.
 
     Every row starts from ``state`` (cold by default) and is settled exactly
@@ -155,6 +155,8 @@ def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=
     on_budget : {"raise", "return"}
         When a row runs out of budget: raise :class:`~eventhorizon.settle.NotSettledError`
         naming the rows, or return with ``settled`` False for them.
+    relaxation : float
+        Over-relaxation ω, as in :func:`~eventhorizon.settle.settle`.
 
     Returns
     -------
@@ -173,7 +175,7 @@ def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=
     """
     if not isinstance(network, RateNetwork):
         raise TypeError(f"network must be a RateNetwork, got {type(network).__name__}")
-    eps32 = np.float32(check_eps(eps))
+    rule = settle_rule(eps, relaxation)
     inputs = _check_inputs(network, inputs)
     start = _check_state(network, state)
     budget = _check_budget(network, max_updates)
@@ -192,7 +194,7 @@ def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=
         work = np.empty((4, n), np.float32)  # u, x, u_eval, gap
         rows = _Rows(inputs[lo:hi], network.input_ids, start.u, start.x, x_out[lo:hi], u_out[lo:hi],
                      stats[lo:hi], settled[lo:hi])
-        _settle_rows(net, K.StateArrays(*work), new_queue(scheduler, n), rows, eps32, budget,
+        _settle_rows(net, K.StateArrays(*work), new_queue(scheduler, n), rows, rule, budget,
                      np.zeros(n, np.int32))
 
     bounds = np.linspace(0, samples, threads + 1).astype(int)

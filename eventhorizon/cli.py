@@ -33,7 +33,7 @@ def _print_table(report, scenario_name):
     r = report
     rows = [
         ("samples", f"{r.samples}"),
-        ("epsilon", f"{r.epsilon:g}"),
+        ("epsilon, relaxation ω", f"{r.epsilon:g}, {r.relaxation:g}"),
         ("multiply-adds, event-driven", f"{r.event_synaptic_ops:,}"),
         ("multiply-adds, dense to ε", f"{r.dense_synaptic_ops:,}  ({r.dense_sweeps_mean:.1f} sweeps/sample)"),
         ("multiply-adds, dense to ε, input hoisted", f"{r.dense_hoisted_synaptic_ops:,}"),
@@ -98,7 +98,8 @@ def _cmd_flops(args):
     update, bar = _progress(inputs.shape[0] * repeats, args.quiet or args.json)
     try:
         report = compare(network, inputs, scenario.dynamics.epsilon, repeats=repeats,
-                         scheduler=scenario.dynamics.scheduler, progress=update)
+                         scheduler=scenario.dynamics.scheduler, progress=update,
+                         relaxation=scenario.dynamics.relaxation)
     finally:
         if bar is not None:
             bar.close()

@@ -44,6 +44,7 @@ class FlopsReport:
 
     samples: int
     epsilon: float
+    relaxation: float
     event_synaptic_ops: int
     event_input_synaptic_ops: int
     event_broadcasts: int
@@ -110,7 +111,8 @@ def _batch128_seconds(dense, inputs, eps):
     return seconds / batch.shape[0]
 
 
-def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=None, threads=None):
+def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=None, threads=None,
+            relaxation=1.0):
     """Compare event-driven and dense settling on the rows of ``inputs``.
 
     Parameters
@@ -126,6 +128,8 @@ def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=No
         Called with the number of samples done after each sample of each repeat.
     threads : int, optional
         Threads of the all-cores event run (default: every CPU available).
+    relaxation : float
+        Over-relaxation ω of the event runs (see :func:`~eventhorizon.settle.settle`).
 
     Returns
     -------
@@ -147,15 +151,16 @@ def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=No
         raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
     dense = DenseReference(network)
     hoisted = DenseReference(network, hoist_inputs=True)
-    settle(network, inputs[0], eps=eps, scheduler=scheduler)  # compile / warm caches outside timing
-    all_cores = settle_batch(network, inputs[:2], eps=eps, threads=threads, scheduler=scheduler).threads
+    event = dict(eps=eps, scheduler=scheduler, relaxation=relaxation)
+    settle(network, inputs[0], **event)  # compile / warm caches outside timing
+    all_cores = settle_batch(network, inputs[:2], threads=threads, **event).threads
     totals = dict(event=0, event_input=0, broadcasts=0, updates=0, dense=0, hoisted=0, looped=0, bound=0, sweeps=0)
     times = {key: [] for key in ("event", "dense", "hoisted", "all_cores", "dense_loop", "dense_1thread")}
     max_dev = 0.0
     for rep in range(repeats):
         dense_loop = 0.0
         for x_in in inputs:
-            ev, t_ev = _timed(settle, network, x_in, eps=eps, scheduler=scheduler)
+            ev, t_ev = _timed(settle, network, x_in, **event)
             de, t_de = _timed(dense.settle, x_in, eps)
             ho, t_ho = _timed(hoisted.settle, x_in, eps)
             times["event"].append(t_ev), times["dense"].append(t_de), times["hoisted"].append(t_ho)
@@ -165,12 +170,12 @@ def compare(network, inputs, eps, repeats=3, scheduler="tournament", progress=No
                 max_dev = max(max_dev, float(np.max(np.abs(ev.x - de.x))))
             if progress is not None:
                 progress(1)
-        _, t_all = _timed(settle_batch, network, inputs, eps=eps, threads=all_cores, scheduler=scheduler)
+        _, t_all = _timed(settle_batch, network, inputs, threads=all_cores, **event)
         times["all_cores"].append(t_all / inputs.shape[0])
         times["dense_loop"].append(dense_loop / inputs.shape[0])
         times["dense_1thread"] += _dense_one_thread_seconds(dense, inputs, eps)
     return _report(network, inputs, eps, repeats, totals, times, max_dev, _batch128_seconds(hoisted, inputs, eps),
-                   all_cores)
+                   all_cores, relaxation)
 
 
 def _dense_one_thread_seconds(dense, inputs, eps):
@@ -191,13 +196,14 @@ def _accumulate(totals, network, x_in, ev, de, ho, looped):
     totals["bound"] += lower_bound_ops(network, x_in, ev.x)
 
 
-def _report(network, inputs, eps, repeats, totals, times, max_dev, batch128, threads):
+def _report(network, inputs, eps, repeats, totals, times, max_dev, batch128, threads, relaxation):
     n = inputs.shape[0]
     med = {k: float(np.median(v)) for k, v in times.items()}
     free = max(1, network.free_ids.shape[0])
     return FlopsReport(
         samples=n,
         epsilon=float(eps),
+        relaxation=float(relaxation),
         event_synaptic_ops=totals["event"],
         event_input_synaptic_ops=totals["event_input"],
         event_broadcasts=totals["broadcasts"],

@@ -8,10 +8,17 @@ last broadcast), ``u_eval[i]`` (``u`` when ρ was last evaluated) and
 
 bounds its pending change without evaluating ρ (L is ρ's Lipschitz
 constant). The scheduler pops the largest key; the popped neuron evaluates
-ρ once and, if its change exceeds ε, broadcasts ``d`` so that every
-out-neighbour ``t`` does ``u[t] += w·d`` — one counted multiply-add each —
-and gets a fresh key. Settling ends when no key exceeds ε, hence no pending
-change does.
+ρ once and, if its change ``d = ρ(u) − x`` exceeds ε, broadcasts it so that
+every out-neighbour ``t`` does ``u[t] += w·d`` — one counted multiply-add
+each — and gets a fresh key. Settling ends when no key exceeds ε, hence no
+pending change does.
+
+Over-relaxation (``Rule.relaxation`` ω ≠ 1) broadcasts ``ω·d`` instead and
+sets ``x += ω·d``; the neuron then keeps the pending change
+``|ρ(u) − x| = |1 − ω|·|d|`` as its gap. The stopping test is unchanged, so
+the result is an ε-fixed point all the same; ω slightly above 1 anticipates
+the corrections its neighbours would send back and cuts broadcasts (SOR,
+applied to asynchronous events). ω = 1 is the plain rule, bit for bit.
 
 Clamped neurons are never scheduled: their ``gap`` is ``-inf``, so their key
 is ``-inf`` whatever ``u`` does (no per-synapse mask in the hot loop).
@@ -50,6 +57,13 @@ class StateArrays(NamedTuple):
     x: np.ndarray
     u_eval: np.ndarray
     gap: np.ndarray
+
+
+class Rule(NamedTuple):
+    """When a popped neuron broadcasts, and what."""
+
+    eps: np.float32  # broadcast when |ρ(u) − x| > eps
+    relaxation: np.float32  # broadcast relaxation·(ρ(u) − x); 1 is the plain rule
 
 
 class Boundary(NamedTuple):
@@ -186,17 +200,22 @@ def _init_keys(net, st, q):
 
 
 @kernel(inline=True)
-def _update_neuron(net, st, q, j, eps, stats, counts):
-    """Evaluate popped (free) neuron ``j``; broadcast if its change exceeds ``eps``."""
+def _update_neuron(net, st, q, j, rule, stats, counts):
+    """Evaluate popped (free) neuron ``j``; broadcast if its change exceeds ``rule.eps``."""
     stats[NEURON_UPDATES] += 1
     stats[QUEUE_OPS] += 1
     x_new = _rho(net.activation, st.u[j])
     d = x_new - st.x[j]
     st.u_eval[j] = st.u[j]
-    if abs(d) > eps:
-        st.x[j] = x_new
-        st.gap[j] = 0.0
-        q.keys[j] = 0.0
+    if abs(d) > rule.eps:
+        if rule.relaxation == 1:
+            st.x[j] = x_new
+            st.gap[j] = 0.0
+        else:
+            d = rule.relaxation * d
+            st.x[j] += d
+            st.gap[j] = abs(x_new - st.x[j])
+        q.keys[j] = st.gap[j]
         _q_changed(q, j)
         n_ops = _deliver(net, st, q, j, d)
         stats[SYNAPTIC_OPS] += n_ops
@@ -210,8 +229,8 @@ def _update_neuron(net, st, q, j, eps, stats, counts):
 
 
 @kernel(refcount=False)
-def _settle(net, st, q, bnd, eps, max_updates, stats, counts):
-    """Apply boundary events, then pop and update neurons until no key exceeds ``eps``.
+def _settle(net, st, q, bnd, rule, max_updates, stats, counts):
+    """Apply boundary events, then pop and update neurons until no key exceeds ``rule.eps``.
 
     Returns True when settled, False when ``max_updates`` neuron updates were
     spent first.
@@ -222,9 +241,9 @@ def _settle(net, st, q, bnd, eps, max_updates, stats, counts):
     updates = 0
     while True:
         j, key = _q_peek_max(q)
-        if j < 0 or key <= eps:
+        if j < 0 or key <= rule.eps:
             return True
         if updates >= max_updates:
             return False
         updates += 1
-        _update_neuron(net, st, q, j, eps, stats, counts)
+        _update_neuron(net, st, q, j, rule, stats, counts)

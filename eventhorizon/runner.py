@@ -205,7 +205,7 @@ def _measure_sample(network, dense, hoisted, x_in, settings, record, k):
     a = record.arrays
     start = time.perf_counter()
     ev = settle(network, x_in, eps=settings.epsilon, scheduler=settings.scheduler,
-                max_updates=settings.max_updates, on_budget="return")
+                max_updates=settings.max_updates, on_budget="return", relaxation=settings.relaxation)
     a["event_seconds"][k] = time.perf_counter() - start
     st = ev.stats
     a["event_ops"][k], a["event_input_ops"][k] = st.synaptic_ops, st.input_synaptic_ops
@@ -381,7 +381,7 @@ def _warm_up(network, dense, inputs, settings):
 
     if inputs.shape[0]:
         settle(network, inputs[0], eps=settings.epsilon, scheduler=settings.scheduler, max_updates=10,
-               on_budget="return")
+               on_budget="return", relaxation=settings.relaxation)
         if dense is not None:
             dense.settle(inputs[0], settings.epsilon)
 

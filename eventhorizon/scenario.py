@@ -169,6 +169,9 @@ class DynamicsSection(_Section):
     scheduler: Literal["tournament", "heap"] = Field("tournament", description="priority queue ordering the neurons")
     max_updates: int | None = Field(None, gt=0, description="event budget per sample, in neuron updates; "
                                                             "default 1000 × neurons")
+    relaxation: float = Field(1.0, gt=0, lt=2, description="over-relaxation ω: a neuron whose change d exceeds ε "
+                                                           "broadcasts ω·d (1: plain updates; the stopping test "
+                                                           "is the same for any ω)")
 
 
 class RunSection(_Section):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from eventhorizon import kernels as K
-from eventhorizon.checks import check_eps
+from eventhorizon.checks import settle_rule
 from eventhorizon.network import RateNetwork
 from scheduler.queues import new_queue
 
@@ -157,7 +157,7 @@ def net_arrays(network):
 
 
 def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=None,
-           scheduler="tournament", on_budget="raise"):
+           scheduler="tournament", on_budget="raise", relaxation=1.0):
     """Settle ``network`` to its fixed point by events.
 
     Parameters
@@ -184,6 +184,12 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
     on_budget : {"raise", "return"}
         When the budget runs out: raise :class:`NotSettledError` (which
         carries the partial result) or return it with ``settled=False``.
+    relaxation : float
+        Over-relaxation ω in (0, 2): a neuron whose change ``d`` exceeds
+        ``eps`` broadcasts ``ω·d`` (see :mod:`eventhorizon.kernels`). The
+        stopping test is the same, so the result is an ε-fixed point for any
+        ω; slightly above 1 (e.g. 1.05) takes fewer broadcasts on
+        recurrent networks. 1 is the plain rule.
 
     Returns
     -------
@@ -201,7 +207,7 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
     """
     if not isinstance(network, RateNetwork):
         raise TypeError(f"network must be a RateNetwork, got {type(network).__name__}")
-    eps32 = np.float32(check_eps(eps))
+    rule = settle_rule(eps, relaxation)
     st = _check_state(network, state)
     if on_budget not in ("raise", "return"):
         raise ValueError(f"on_budget must be 'raise' or 'return', got {on_budget!r}")
@@ -217,7 +223,7 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
     scratch = np.empty((2, network.n), dtype=np.float32)  # u_eval, gap: one allocation
     arrays = K.StateArrays(st.u, st.x, scratch[0], scratch[1])
     boundary = K.Boundary(clamp_ids, clamp_values, cur_ids, cur_values)
-    settled = K._settle(net_arrays(network), arrays, queue, boundary, eps32, budget, stats, counts)
+    settled = K._settle(net_arrays(network), arrays, queue, boundary, rule, budget, stats, counts)
     stats_obj = SettleStats.from_array(stats)
     if settled:
         message = f"settled after {stats_obj.neuron_updates} neuron updates, {stats_obj.synaptic_ops} synaptic ops"

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from eventhorizon import kernels as K
-from eventhorizon.checks import check_eps
+from eventhorizon.checks import settle_rule
 from eventhorizon.network import RateNetwork
 from eventhorizon.settle import RateState, _check_budget, _check_state, _STATS_ORDER, net_arrays
 from scheduler.jit import kernel
@@ -59,14 +59,14 @@ class _StreamOut(NamedTuple):
 
 
 @kernel(refcount=False)
-def _settle_stream(net, st, q, changes, eps, max_updates, out, counts, settled_before):
+def _settle_stream(net, st, q, changes, rule, max_updates, out, counts, settled_before):
     """Settle after each stimulus of ``changes`` in turn; returns whether the last one settled."""
     settled = settled_before
     for k in range(changes.ptr.shape[0] - 1):
         p0, p1 = changes.ptr[k], changes.ptr[k + 1]
         if p1 > p0 or not settled:
             bnd = K.Boundary(changes.ids[p0:p1], changes.values[p0:p1], _NO_IDS, _NO_VALUES)
-            settled = K._settle(net, st, q, bnd, eps, max_updates, out.stats[k], counts)
+            settled = K._settle(net, st, q, bnd, rule, max_updates, out.stats[k], counts)
         out.settled[k] = settled
         for m in range(out.output_ids.shape[0]):
             out.outputs[k, m] = st.x[out.output_ids[m]]
@@ -153,6 +153,8 @@ class StreamSettler:
         Event budget per stimulus, in neuron updates (default ``1000 · n``).
         A stimulus that exhausts it is marked not settled and the next one
         continues from the partial state.
+    relaxation : float
+        Over-relaxation ω, as in :func:`~eventhorizon.settle.settle` (1: plain updates).
 
     Examples
     --------
@@ -167,11 +169,13 @@ class StreamSettler:
     0
     """
 
-    def __init__(self, network, eps, *, output_ids=(), state=None, scheduler="tournament", max_updates=None):
+    def __init__(self, network, eps, *, output_ids=(), state=None, scheduler="tournament", max_updates=None,
+                 relaxation=1.0):
         if not isinstance(network, RateNetwork):
             raise TypeError(f"network must be a RateNetwork, got {type(network).__name__}")
         self.network = network
-        self.eps = np.float32(check_eps(eps))
+        self._rule = settle_rule(eps, relaxation)
+        self.eps = self._rule.eps
         self.output_ids = self._check_ids(output_ids, "output_ids")
         self.max_updates = _check_budget(network, max_updates)
         st = _check_state(network, state)
@@ -272,6 +276,6 @@ class StreamSettler:
         stats = np.zeros((k, K.N_STATS), np.int64)
         out = _StreamOut(stats, np.zeros(k, np.bool_), np.zeros((k, self.output_ids.size), np.float32),
                          self.output_ids)
-        self._settled = bool(_settle_stream(net_arrays(self.network), self._arrays, self._queue, changes, self.eps,
+        self._settled = bool(_settle_stream(net_arrays(self.network), self._arrays, self._queue, changes, self._rule,
                                             self.max_updates, out, self._counts, self._settled))
         return StreamResult(stats[:, _STATS_ORDER], out.settled, out.outputs, np.diff(changes.ptr))

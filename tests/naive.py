@@ -127,7 +127,7 @@ class NaiveResult(NamedTuple):
 
 
 def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipschitz, eps,
-                 max_updates, *, edge_mask=None, state=None, currents=None, fma=True):
+                 max_updates, *, edge_mask=None, state=None, currents=None, fma=True, relaxation=1.0):
     """Event-driven settling, written out with dense arrays and an argmax scan.
 
     Parameters
@@ -151,6 +151,9 @@ def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipsch
         Added to ``u`` after the clamp events.
     fma : bool
         Round ``u + w·d`` once (as the compiled kernel does) or twice.
+    relaxation : float
+        Over-relaxation ω: broadcast ``ω·d`` and set ``x[j] += ω·d``,
+        keeping ``gap[j] = |x_new − x[j]|`` (ω = 1: the plain rule below).
 
     Algorithm (the kernel's): every neuron ``i`` has
     ``key[i] = free[i]·(L·|u[i] − u_eval[i]| + gap[i])``. Start with
@@ -231,8 +234,13 @@ def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipsch
         u_eval[j] = u[j]
         margin = min(margin, abs(float(abs(d)) - float(eps)))
         if abs(d) > eps:
-            x[j] = x_new
-            gap[j] = 0
+            if relaxation == 1:
+                x[j] = x_new
+                gap[j] = 0
+            else:
+                d = f32(f32(relaxation) * d)
+                x[j] = f32(x[j] + d)
+                gap[j] = abs(f32(x_new - x[j]))
             deliver(j, d)
             stats["broadcasts"] += 1
         else:

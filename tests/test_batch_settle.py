@@ -132,3 +132,15 @@ def test_bad_network():
 
 def test_default_threads_is_positive():
     assert default_threads() >= 1
+
+
+def test_relaxation_passes_through():
+    net = handmade("tanh")
+    inputs = np.array([[0.7, -0.2], [0.1, 0.4]], np.float32)
+    res = settle_batch(net, inputs, eps=1e-5, relaxation=1.04, threads=2)
+    for k, row in enumerate(inputs):
+        one = settle(net, row, eps=1e-5, relaxation=1.04)
+        assert res.sample_stats(k) == one.stats
+        np.testing.assert_array_equal(res.x[k], one.state.x)
+    with pytest.raises(ValueError, match="relaxation must be a number in"):
+        settle_batch(net, inputs, eps=1e-5, relaxation=2.0)

@@ -523,6 +523,44 @@ def test_bad_inputs_not_finite(net3, bad):
         settle(net3, [0.5, bad], eps=1e-3)
 
 
+# ------------------------------------------------------- over-relaxation
+
+
+@settings(SETTINGS, max_examples=100)
+@given(case=cases(max_n=30, min_eps=1e-3), relaxation=st.floats(0.7, 1.05))
+def test_relaxed_matches_naive(case, relaxation):
+    """ω ≠ 1 broadcasts ω·d; the kernel makes the reference's decisions and ends at an ε-fixed point."""
+    net, inputs, eps = case
+    res = settle(net, inputs, eps=eps, relaxation=relaxation, on_budget="return")
+    nv = run_naive(net, inputs, eps, relaxation=relaxation)
+    note(f"margin={nv.min_margin:.3g}")
+    assert res.settled == nv.settled
+    if nv.min_margin > MARGIN:
+        assert_matches_naive(res, nv)
+    if res.settled:  # pending changes, recomputed in float64, are within eps (+ float32 rounding)
+        assert np.max(np.abs(residual(net, res.x)), initial=0.0) <= eps * (1 + 1e-3) + 1e-5
+
+
+def test_relaxation_one_is_the_plain_rule():
+    net = handmade("tanh")
+    plain = settle(net, [0.7, -0.2], eps=1e-5)
+    assert_same_result(settle(net, [0.7, -0.2], eps=1e-5, relaxation=1.0), plain)
+    assert_matches_naive(plain, run_naive(net, [0.7, -0.2], 1e-5))
+
+
+def test_relaxed_warm_restart_is_idle():
+    net = handmade("tanh")
+    res = settle(net, [0.7, -0.2], eps=1e-5, relaxation=1.05)
+    again = settle(net, [0.7, -0.2], eps=1e-5, relaxation=1.05, state=res.state)
+    assert again.stats.neuron_updates == 0 and again.stats.synaptic_ops == 0
+
+
+@pytest.mark.parametrize("relaxation", [0, 2, 2.5, -1, np.nan, np.inf, True, "1", None])
+def test_bad_relaxation(net3, relaxation):
+    with pytest.raises(ValueError, match=r"relaxation must be a number in \(0, 2\)"):
+        settle(net3, [0, 0], eps=1e-3, relaxation=relaxation)
+
+
 @pytest.mark.parametrize("eps", [0, 0.0, -1e-3, np.nan, np.inf, True, False, "0.1", None, np.float32(np.nan)])
 def test_bad_eps(net3, eps):
     with pytest.raises(ValueError, match="eps must be a finite number > 0"):
