@@ -21,16 +21,12 @@ import numpy as np
 from eventhorizon import kernels as K
 from eventhorizon.checks import settle_rule
 from eventhorizon.network import RateNetwork
-from eventhorizon.settle import (_STATS_ORDER, NotSettledError, RateState, SettleResult, SettleStats,
-                                 _check_budget, _check_state, net_arrays)
+from eventhorizon.settle import (_NO_IDS, _NO_VALUES, _STATS_ORDER, NotSettledError, RateState, SettleResult,
+                                 SettleStats, _check_budget, _check_on_budget, _check_state, net_arrays)
 from scheduler.jit import kernel
 from scheduler.queues import new_queue
 
 __all__ = ["BatchSettleResult", "default_threads", "settle_batch"]
-
-_NO_IDS = np.zeros(0, np.int32)
-_NO_VALUES = np.zeros(0, np.float32)
-
 
 class _Rows(NamedTuple):
     """A chunk of samples and where their results go."""
@@ -179,8 +175,7 @@ def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=
     inputs = _check_inputs(network, inputs)
     start = _check_state(network, state)
     budget = _check_budget(network, max_updates)
-    if on_budget not in ("raise", "return"):
-        raise ValueError(f"on_budget must be 'raise' or 'return', got {on_budget!r}")
+    _check_on_budget(on_budget)
     new_queue(scheduler, 0)  # validates the name before any thread starts
     samples, n = inputs.shape[0], network.n
     threads = _check_threads(threads, max(1, samples))

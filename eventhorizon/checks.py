@@ -7,6 +7,11 @@ from eventhorizon.kernels import Rule
 __all__ = ["check_eps", "check_relaxation", "settle_rule"]
 
 
+def _is_real_number(value):
+    """A Python or numpy int/float, not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def check_eps(eps):
     """Return ``eps`` as a float if it is a finite number > 0, else raise ``ValueError`` naming it.
 
@@ -15,8 +20,7 @@ def check_eps(eps):
     >>> check_eps(1e-3)
     0.001
     """
-    is_number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
-    if not is_number or not np.isfinite(eps) or eps <= 0:
+    if not _is_real_number(eps) or not np.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     return float(eps)
 
@@ -29,8 +33,7 @@ def check_relaxation(relaxation):
     >>> check_relaxation(1.05)
     1.05
     """
-    is_number = isinstance(relaxation, (int, float, np.integer, np.floating)) and not isinstance(relaxation, bool)
-    if not is_number or not np.isfinite(relaxation) or not 0 < relaxation < 2:
+    if not _is_real_number(relaxation) or not np.isfinite(relaxation) or not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be a number in (0, 2) (1 = plain updates), got {relaxation!r}")
     return float(relaxation)
 

@@ -138,6 +138,11 @@ def _check_currents(network, currents):
     return ids.astype(np.int32), values
 
 
+def _check_on_budget(on_budget):
+    if on_budget not in ("raise", "return"):
+        raise ValueError(f"on_budget must be 'raise' or 'return', got {on_budget!r}")
+
+
 def _check_budget(network, max_updates):
     if max_updates is None:
         return 1000 * network.n
@@ -209,8 +214,7 @@ def settle(network, inputs=None, *, eps, state=None, currents=None, max_updates=
         raise TypeError(f"network must be a RateNetwork, got {type(network).__name__}")
     rule = settle_rule(eps, relaxation)
     st = _check_state(network, state)
-    if on_budget not in ("raise", "return"):
-        raise ValueError(f"on_budget must be 'raise' or 'return', got {on_budget!r}")
+    _check_on_budget(on_budget)
     if inputs is None:
         clamp_ids, clamp_values = _NO_IDS, _NO_VALUES
     else:

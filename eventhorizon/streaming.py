@@ -29,15 +29,11 @@ import numpy as np
 from eventhorizon import kernels as K
 from eventhorizon.checks import settle_rule
 from eventhorizon.network import RateNetwork
-from eventhorizon.settle import RateState, _check_budget, _check_state, _STATS_ORDER, net_arrays
+from eventhorizon.settle import _NO_IDS, _NO_VALUES, RateState, _check_budget, _check_state, _STATS_ORDER, net_arrays
 from scheduler.jit import kernel
 from scheduler.queues import new_queue
 
 __all__ = ["Changes", "StreamResult", "StreamSettler", "frame_changes"]
-
-_NO_IDS = np.zeros(0, np.int32)
-_NO_VALUES = np.zeros(0, np.float32)
-
 
 class Changes(NamedTuple):
     """Sparse input changes of a chunk of stimuli, CSR-style.
