@@ -26,7 +26,7 @@ from eventhorizon.settle import (_NO_IDS, _NO_VALUES, _STATS_ORDER, NotSettledEr
 from scheduler.jit import kernel
 from scheduler.queues import new_queue
 
-__all__ = ["BatchSettleResult", "default_threads", "settle_batch"]
+__all__ = ["BatchSettleResult", "default_threads", "settle_batch", "thread_pool"]
 
 class _Rows(NamedTuple):
     """A chunk of samples and where their results go."""
@@ -118,10 +118,16 @@ def _check_threads(threads, samples):
 _POOLS = {}
 
 
-def _pool(threads):
-    """A process-wide pool per thread count (threads are started once, not per call)."""
+def thread_pool(threads):
+    """A process-wide thread pool of ``threads`` workers, started once and reused by every call.
+
+    Examples
+    --------
+    >>> thread_pool(2) is thread_pool(2)
+    True
+    """
     if threads not in _POOLS:
-        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="settle-batch")
+        _POOLS[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="eventhorizon")
     return _POOLS[threads]
 
 
@@ -196,7 +202,7 @@ def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=
     if threads == 1:
         run_chunk(0, samples)
     else:
-        for future in [_pool(threads).submit(run_chunk, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
+        for future in [thread_pool(threads).submit(run_chunk, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]:
             future.result()
     result = BatchSettleResult(x_out, u_out, stats[:, _STATS_ORDER], settled, threads)
     if on_budget == "raise" and not settled.all():

@@ -29,8 +29,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from eventhorizon.checks import check_eps
-from eventhorizon.learning import accumulate_gradient, sgd_step
+from eventhorizon import kernels as K
+from eventhorizon.batch_settle import settle_batch, thread_pool
+from eventhorizon.checks import check_eps, settle_rule
+from eventhorizon.eqprop_rows import FREE, Nudge, eqprop_rows
+from eventhorizon.learning import sgd_step
 from eventhorizon.models import get_model
 from eventhorizon.network import RateNetwork
 from eventhorizon.settle import settle
@@ -134,9 +137,8 @@ class BatchStats:
     learning_ops: int = 0
     free_updates: int = 0
     nudged_updates: int = 0
-    free_seconds: float = 0.0
-    nudged_seconds: float = 0.0
-    learning_seconds: float = 0.0
+    phases_seconds: float = 0.0  # free + nudged phases + gradient accumulation (fused, wall time)
+    update_seconds: float = 0.0  # the SGD step
     not_settled: int = 0
 
     def add(self, other):
@@ -349,10 +351,14 @@ class EqPropModel:
         return settle(self.network, x, eps=self.config.epsilon, max_updates=self._max_updates, on_budget="return")
 
     def nudged_phase(self, free, target, beta):
-        """Settle from the free equilibrium with the current ``beta·(target − x⁰_out)`` on the outputs."""
-        current = beta * (target - free.x[self.output_ids])
+        """Settle from the free equilibrium with the current ``beta·(target − x⁰_out)`` on the outputs.
+
+        The current is computed in float64 and rounded to float32 once.
+        """
+        diff = np.asarray(target, np.float32) - free.x[self.output_ids]
+        current = (np.float64(beta) * diff.astype(np.float64)).astype(np.float32)
         return settle(self.network, None, eps=self.config.epsilon, state=free.state,
-                      currents=(self.output_ids, current.astype(np.float32)),
+                      currents=(self.output_ids, current),
                       max_updates=self._max_updates, on_budget="return")
 
     def _one_hot(self, label):
@@ -376,6 +382,12 @@ class EqPropModel:
     def train_batch(self, X, labels):
         """One mini-batch: free and nudged phases per sample, then one SGD step.
 
+        The phases and the gradient accumulation of a chunk of samples run in
+        one compiled call (:func:`~eventhorizon.eqprop_rows.eqprop_rows`),
+        which gives what :meth:`free_phase`, :meth:`nudged_phase` and
+        :func:`~eventhorizon.learning.accumulate_gradient` give sample by
+        sample; with ``threads > 1`` the chunks run concurrently.
+
         Returns
         -------
         BatchStats
@@ -385,38 +397,55 @@ class EqPropModel:
             raise ValueError("X must hold at least one sample to train on, got 0 rows")
         cfg, opt = self.config, self._opt
         sign = opt.rng.choice((-1.0, 1.0)) if cfg.nudging == "random_sign" else 1.0
-        chunks = np.array_split(np.arange(X.shape[0]), min(cfg.threads, X.shape[0]))
-        if len(chunks) == 1:
-            stats = self._train_chunk(X, labels, sign * cfg.beta, opt.grad_w, opt.grad_b)
-        else:
-            stats = self._train_parallel(X, labels, sign * cfg.beta, chunks)
+        beta = float(sign * cfg.beta)
+        nudge = Nudge(beta, -beta, True) if cfg.nudging == "symmetric" else Nudge(beta, 0.0, False)
+        start = time.perf_counter()
+        stats = self._phases(X, labels, nudge)
+        stats.phases_seconds = time.perf_counter() - start
         start = time.perf_counter()
         sgd_step(self.graph.weights, opt.velocity_w, opt.grad_w, opt.lr_w, self.network.bias, opt.velocity_b,
                  opt.grad_b, opt.lr_b, cfg.momentum, X.shape[0])
-        stats.learning_seconds += time.perf_counter() - start
+        stats.update_seconds = time.perf_counter() - start
         return stats
 
-    def _train_chunk(self, X, labels, beta, grad_w, grad_b):
-        stats = BatchStats()
-        for x, label in zip(X, labels):
-            stats.add(self._train_sample(x, label, beta, grad_w, grad_b))
-        return stats
+    def _phases(self, X, labels, nudge):
+        """Phases and gradients of every sample, in ``config.threads`` chunks; their BatchStats.
 
-    def _train_parallel(self, X, labels, beta, chunks):
-        from concurrent.futures import ThreadPoolExecutor
-
+        One chunk accumulates straight into the optimizer's gradients; several
+        get their own accumulators, added in chunk order afterwards, so a run
+        is reproducible for a given thread count.
+        """
         opt = self._opt
-        if getattr(self, "_pool", None) is None or self._pool._max_workers != len(chunks):
-            self._pool = ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="eqprop")
+        chunks = np.array_split(np.arange(X.shape[0]), min(self.config.threads, X.shape[0]))
+
+        def run(rows, grad_w, grad_b):
+            return eqprop_rows(self.network, X[rows], labels[rows], self.output_ids, nudge,
+                               rule=settle_rule(self.config.epsilon, 1.0), max_updates=self._max_updates,
+                               grad_w=grad_w, grad_b=grad_b)
+
+        if len(chunks) == 1:
+            return self._batch_stats(labels, [run(chunks[0], opt.grad_w, opt.grad_b)])
         grads = [(np.zeros_like(opt.grad_w), np.zeros_like(opt.grad_b)) for _ in chunks]
-        futures = [self._pool.submit(self._train_chunk, X[c], labels[c], beta, gw, gb)
-                   for c, (gw, gb) in zip(chunks, grads)]
-        stats = BatchStats()
-        for future, (gw, gb) in zip(futures, grads):
-            stats.add(future.result())
+        pool = thread_pool(len(chunks))
+        results = [f.result() for f in [pool.submit(run, c, gw, gb) for c, (gw, gb) in zip(chunks, grads)]]
+        for gw, gb in grads:
             opt.grad_w += gw
             opt.grad_b += gb
-        return stats
+        return self._batch_stats(labels, results)
+
+    def _batch_stats(self, labels, results):
+        """Totals over the chunks' results (:class:`~eventhorizon.eqprop_rows.RowsResult`)."""
+        out = np.concatenate([r.free_out for r in results]).astype(np.float64)
+        counts = np.concatenate([r.stats for r in results])
+        settled = np.concatenate([r.settled for r in results])
+        y = np.eye(self.n_classes)[labels]
+        ops, updates = counts[:, :, K.SYNAPTIC_OPS], counts[:, :, K.NEURON_UPDATES]
+        return BatchStats(samples=labels.size, loss=0.5 * float(np.sum((y - out) ** 2)),
+                          correct=int(np.sum(np.argmax(out, axis=1) == labels)),
+                          free_ops=int(ops[:, FREE].sum()), nudged_ops=int(ops[:, FREE + 1:].sum()),
+                          learning_ops=int(sum(r.learning_ops.sum() for r in results)),
+                          free_updates=int(updates[:, FREE].sum()), nudged_updates=int(updates[:, FREE + 1:].sum()),
+                          not_settled=int((~settled).sum()))
 
     def _nudged_pair(self, free, y, beta):
         """The learning rule's two equilibria after ``free``: ``(a, b, beta_b)``.
@@ -429,34 +458,13 @@ class EqPropModel:
             return a, self.nudged_phase(free, y, -beta), -beta
         return a, free, 0.0
 
-    def _train_sample(self, x, label, beta, grad_w, grad_b):
-        st = BatchStats(samples=1)
-        y = self._one_hot(label)
-        t0 = time.perf_counter()
-        free = self.free_phase(x)
-        t1 = time.perf_counter()
-        a, b, beta_b = self._nudged_pair(free, y, beta)
-        t2 = time.perf_counter()
-        nudged = (a, b) if b is not free else (a,)
-        out = free.x[self.output_ids]
-        st.loss = 0.5 * float(np.sum((y - out) ** 2))
-        st.correct = int(np.argmax(out) == label)
-        st.learning_ops = accumulate_gradient(self.graph, a.x, b.x, beta, beta_b, self.network.free_mask,
-                                              grad_w, grad_b)
-        st.learning_seconds = time.perf_counter() - t2
-        st.free_seconds, st.nudged_seconds = t1 - t0, t2 - t1
-        st.free_ops, st.free_updates = free.stats.synaptic_ops, free.stats.neuron_updates
-        st.nudged_ops = sum(r.stats.synaptic_ops for r in nudged)
-        st.nudged_updates = sum(r.stats.neuron_updates for r in nudged)
-        st.not_settled = int(not free.settled) + sum(int(not r.settled) for r in nudged)
-        return st
-
     # -------------------------------------------------------------- inference
 
     def predict(self, X):
         """Predicted class per row of ``X`` (argmax of the free-phase outputs)."""
         X = np.asarray(X, dtype=np.float32)
-        return np.array([int(np.argmax(self.free_phase(x).x[self.output_ids])) for x in X], dtype=np.int64)
+        return np.concatenate([np.argmax(out, axis=1) for out, _ in self._free_outputs(X)]
+                              or [np.zeros(0, np.int64)]).astype(np.int64)
 
     def evaluate(self, X, labels):
         """Accuracy, mean loss and free-phase work on a labelled set.
@@ -467,15 +475,26 @@ class EqPropModel:
             ``accuracy``, ``loss``, ``free_ops``, ``samples``.
         """
         X, labels = self._check_batch(X, labels)
-        correct, loss, ops = 0, 0.0, 0
-        for x, label in zip(X, labels):
-            free = self.free_phase(x)
-            out = free.x[self.output_ids]
-            correct += int(np.argmax(out) == label)
-            loss += 0.5 * float(np.sum((self._one_hot(label) - out) ** 2))
-            ops += free.stats.synaptic_ops
+        correct, loss, ops, start = 0, 0.0, 0, 0
+        for out, block_ops in self._free_outputs(X):
+            y = np.eye(self.n_classes, dtype=np.float32)[labels[start:start + out.shape[0]]]
+            correct += int(np.sum(np.argmax(out, axis=1) == labels[start:start + out.shape[0]]))
+            loss += float(np.sum(0.5 * np.sum((y - out) ** 2, axis=1, dtype=np.float32), dtype=np.float64))
+            ops += block_ops
+            start += out.shape[0]
         n = max(1, X.shape[0])
         return {"accuracy": correct / n, "loss": loss / n, "free_ops": ops, "samples": int(X.shape[0])}
+
+    def _free_outputs(self, X, block=1024):
+        """Free-phase outputs of the rows of ``X``, ``block`` rows at a time on ``config.threads`` threads.
+
+        Yields ``(outputs, synaptic_ops)`` per block; the states are those of
+        :meth:`free_phase` (see :func:`~eventhorizon.batch_settle.settle_batch`).
+        """
+        for lo in range(0, X.shape[0], block):
+            res = settle_batch(self.network, X[lo:lo + block], eps=self.config.epsilon, threads=self.config.threads,
+                               max_updates=self._max_updates, on_budget="return")
+            yield res.x[:, self.output_ids], res.total("synaptic_ops")
 
     # ---------------------------------------------------------- dense layout
 

@@ -138,8 +138,8 @@ def _per_sample(stats, n):
         "free_ops_per_sample": stats.free_ops / n, "nudged_ops_per_sample": stats.nudged_ops / n,
         "learning_ops_per_sample": stats.learning_ops / n,
         "free_updates_per_sample": stats.free_updates / n, "nudged_updates_per_sample": stats.nudged_updates / n,
-        "free_seconds": stats.free_seconds, "nudged_seconds": stats.nudged_seconds,
-        "learning_seconds": stats.learning_seconds, "not_settled": stats.not_settled,
+        "phases_seconds": stats.phases_seconds, "update_seconds": stats.update_seconds,
+        "not_settled": stats.not_settled,
     }
 
 

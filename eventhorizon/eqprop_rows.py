@@ -1,0 +1,185 @@
+"""One compiled EqProp step per sample: free phase, nudged phase(s), gradient — no Python in between.
+
+:func:`eqprop_rows` runs, for each row of a chunk of samples, exactly what
+:meth:`~eventhorizon.eqprop.EqPropModel.free_phase`,
+:meth:`~eventhorizon.eqprop.EqPropModel.nudged_phase` and
+:func:`~eventhorizon.learning.accumulate_gradient` do one Python call at a
+time (the same kernels in the same order, so the same states, counts and
+float32 gradient sums, tested), inside one ``nogil`` Numba call
+(:func:`_eqprop_rows`). A sample's nudged phases cost a few hundred
+multiply-adds; through Python each one cost a ``settle`` call's checks and
+allocations, more than the work itself. Chunks on separate threads run on
+separate cores.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from eventhorizon import kernels as K
+from eventhorizon.learning import _accumulate
+from eventhorizon.settle import _NO_IDS, _NO_VALUES, net_arrays
+from scheduler.jit import kernel
+from scheduler.queues import new_queue
+
+__all__ = ["Nudge", "RowsResult", "eqprop_rows"]
+
+# Phases in RowsResult.stats / .settled.
+FREE, NUDGED_A, NUDGED_B = range(3)
+
+
+class Nudge(NamedTuple):
+    """The two nudged equilibria of the learning rule: ``a`` at ``beta_a``, ``b`` at ``beta_b``.
+
+    ``symmetric`` False means ``b`` is the free equilibrium (``beta_b`` 0).
+    """
+
+    beta_a: float
+    beta_b: float
+    symmetric: bool
+
+
+class _Rows(NamedTuple):
+    """A chunk of samples and where their results go."""
+
+    inputs: np.ndarray  # float32[rows, n_inputs]
+    labels: np.ndarray  # int64[rows]
+    input_ids: np.ndarray  # int32[n_inputs]
+    output_ids: np.ndarray  # int32[n_outputs]
+    free_out: np.ndarray  # float32[rows, n_outputs], free-phase outputs
+    stats: np.ndarray  # int64[rows, 3, N_STATS], per phase (FREE, NUDGED_A, NUDGED_B)
+    settled: np.ndarray  # bool[rows, 3]
+    learning_ops: np.ndarray  # int64[rows]
+
+
+class _Scratch(NamedTuple):
+    """Per-thread working arrays."""
+
+    st: K.StateArrays
+    free_u: np.ndarray  # float32[n]
+    free_x: np.ndarray  # float32[n]
+    a: np.ndarray  # float32[n]
+    current: np.ndarray  # float32[n_outputs]
+    counts: np.ndarray  # int32[n], broadcasts per neuron (not reported)
+
+
+class RowsResult(NamedTuple):
+    """What :func:`eqprop_rows` measured, one row per sample."""
+
+    free_out: np.ndarray
+    stats: np.ndarray
+    settled: np.ndarray
+    learning_ops: np.ndarray
+
+
+@kernel(inline=True)
+def _copy(dst, src):
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@kernel(inline=True)
+def _nudged(net, sc, q, rows, r, beta, rule, max_updates, phase):
+    """Settle from the free equilibrium with ``beta·(y − x⁰_out)`` on the outputs (as ``nudged_phase``).
+
+    The current is computed in float64 and rounded once, as ``nudged_phase`` does.
+    """
+    _copy(sc.st.u, sc.free_u)
+    _copy(sc.st.x, sc.free_x)
+    out = rows.output_ids
+    for k in range(out.shape[0]):
+        y = np.float32(1.0) if k == rows.labels[r] else np.float32(0.0)
+        sc.current[k] = np.float32(beta * np.float64(y - sc.free_x[out[k]]))
+    bnd = K.Boundary(_NO_IDS, _NO_VALUES, out, sc.current)
+    rows.settled[r, phase] = K._settle(net, sc.st, q, bnd, rule, max_updates, rows.stats[r, phase], sc.counts)
+
+
+@kernel(refcount=False)
+def _eqprop_rows(net, q, rows, sc, nudge, rule, max_updates, grad_w, grad_b):
+    """Free phase, nudged phase(s) and gradient accumulation for each row in turn."""
+    st = sc.st
+    scale = np.float32(1.0 / (nudge.beta_a - nudge.beta_b))
+    for r in range(rows.inputs.shape[0]):
+        _copy(st.u, net.bias)  # cold start: u is the bias, every output 0
+        st.x[:] = 0.0
+        bnd = K.Boundary(rows.input_ids, rows.inputs[r], _NO_IDS, _NO_VALUES)
+        rows.settled[r, FREE] = K._settle(net, st, q, bnd, rule, max_updates, rows.stats[r, FREE], sc.counts)
+        _copy(sc.free_u, st.u)
+        _copy(sc.free_x, st.x)
+        for k in range(rows.output_ids.shape[0]):
+            rows.free_out[r, k] = st.x[rows.output_ids[k]]
+        _nudged(net, sc, q, rows, r, nudge.beta_a, rule, max_updates, NUDGED_A)
+        if nudge.symmetric:
+            _copy(sc.a, st.x)
+            _nudged(net, sc, q, rows, r, nudge.beta_b, rule, max_updates, NUDGED_B)
+            rows.learning_ops[r] = _accumulate(net.syn, sc.a, st.x, net.free, scale, grad_w, grad_b)
+        else:
+            rows.learning_ops[r] = _accumulate(net.syn, st.x, sc.free_x, net.free, scale, grad_w, grad_b)
+
+
+def _new_scratch(n, n_out):
+    work = np.zeros((7, n), np.float32)
+    return _Scratch(K.StateArrays(*work[:4]), work[4], work[5], work[6], np.zeros(n_out, np.float32),
+                    np.zeros(n, np.int32))
+
+
+def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates, grad_w, grad_b,
+                scheduler="tournament"):
+    """Run the EqProp phases of every sample and add its gradient estimate to ``grad_w``/``grad_b``.
+
+    The caller (:meth:`~eventhorizon.eqprop.EqPropModel.train_batch`) has
+    checked the samples; this checks the arrays the kernel writes.
+
+    Parameters
+    ----------
+    network : RateNetwork
+    inputs : ndarray of float32, shape (rows, network.n_inputs)
+    labels : ndarray of int64, shape (rows,)
+        Class of each row: index into ``output_ids``.
+    output_ids : ndarray of int32
+    nudge : Nudge
+    rule : eventhorizon.kernels.Rule
+    max_updates : int
+        Event budget of each phase.
+    grad_w : ndarray of float32, shape (network.graph.nnz,)
+    grad_b : ndarray of float32, shape (network.n,)
+        Accumulators, updated in place (row order, as the per-sample path).
+    scheduler : {"tournament", "heap"}
+
+    Returns
+    -------
+    RowsResult
+        ``free_out`` (free-phase outputs), ``stats`` (rows × phase × the
+        kernel's counters), ``settled`` (rows × phase), ``learning_ops``.
+
+    Examples
+    --------
+    >>> from eventhorizon.eqprop import EqPropConfig, EqPropModel
+    >>> from eventhorizon.checks import settle_rule
+    >>> model = EqPropModel(EqPropConfig(sizes=(3, 4, 2)))
+    >>> gw, gb = np.zeros(model.graph.nnz, np.float32), np.zeros(model.graph.n, np.float32)
+    >>> res = eqprop_rows(model.network, np.ones((2, 3), np.float32), np.array([0, 1]), model.output_ids,
+    ...                   Nudge(0.5, -0.5, True), rule=settle_rule(1e-3, 1.0),
+    ...                   max_updates=10_000, grad_w=gw, grad_b=gb)
+    >>> res.settled.all(), res.free_out.shape
+    (True, (2, 2))
+    """
+    rows_n, n_out = inputs.shape[0], output_ids.shape[0]
+    if inputs.dtype != np.float32 or inputs.shape[1:] != (network.n_inputs,):
+        raise ValueError(f"inputs must be float32 of shape (rows, {network.n_inputs}), "
+                         f"got {inputs.dtype}{inputs.shape}")
+    if labels.shape != (rows_n,) or labels.size and not 0 <= labels.min() <= labels.max() < n_out:
+        raise ValueError(f"labels must be {rows_n} indices into the {n_out} outputs")
+    for name, arr, size in (("grad_w", grad_w, network.graph.nnz), ("grad_b", grad_b, network.n)):
+        if arr.dtype != np.float32 or arr.shape != (size,):
+            raise ValueError(f"{name} must be float32 of shape ({size},), got {arr.dtype}{arr.shape}")
+    if nudge.beta_a == nudge.beta_b:
+        raise ValueError(f"the two nudges must differ, got beta_a = beta_b = {nudge.beta_a}")
+    rows = _Rows(np.ascontiguousarray(inputs), labels.astype(np.int64), network.input_ids,
+                 output_ids.astype(np.int32), np.zeros((rows_n, n_out), np.float32),
+                 np.zeros((rows_n, 3, K.N_STATS), np.int64), np.ones((rows_n, 3), np.bool_),
+                 np.zeros(rows_n, np.int64))
+    nudge = Nudge(float(nudge.beta_a), float(nudge.beta_b), bool(nudge.symmetric))
+    _eqprop_rows(net_arrays(network), new_queue(scheduler, network.n), rows, _new_scratch(network.n, n_out),
+                 nudge, rule, int(max_updates), grad_w, grad_b)
+    return RowsResult(rows.free_out, rows.stats, rows.settled, rows.learning_ops)
