@@ -221,6 +221,9 @@ class EqPropLearning(_Section):
                                 "over run.epochs (epoch e of E uses ½(1 + cos(π e / E)) × the rates)")
     train_samples: int = Field(60000, gt=0, le=60000, description="training images (the first N of the train split)")
     test_samples: int = Field(10000, gt=0, le=10000, description="test images evaluated after every epoch")
+    validation_samples: int = Field(0, ge=0, description="the last N of the training images are held out of training "
+                                                         "and evaluated after every epoch: choose hyperparameters on "
+                                                         "them, not on the test images (0: no validation set)")
     compare_dense: bool = Field(True, description="train the dense numpy EqProp baseline side by side "
                                                   "(same initial weights, batches and hyperparameters)")
 
@@ -308,6 +311,10 @@ class Scenario(_Section):
                              f"{len(self.learning.learning_rates)}")
         if not isinstance(self.input, FashionMnistInput):
             raise ValueError("input.source: [learning] needs labelled data: input.source = 'fashion_mnist'")
+        if self.learning.validation_samples >= self.learning.train_samples:
+            raise ValueError(f"learning.validation_samples: must be below learning.train_samples "
+                             f"({self.learning.train_samples}), or no image is left to train on; got "
+                             f"{self.learning.validation_samples}")
         if self.input.split is not None:
             raise ValueError("input.split: does not apply to [learning] runs (they train on the train split and "
                              "test on the test split); remove it")

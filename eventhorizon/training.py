@@ -27,6 +27,7 @@ weights an uninterrupted one would.
 import json
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
 from eventhorizon.modelfile import load_model, save_model
 from eventhorizon.plasticity import SnapshotRecorder, plasticity_step
 
-__all__ = ["execute_training", "config_from_scenario", "load_training_data"]
+__all__ = ["execute_training", "config_from_scenario", "load_training_data", "TrainingData"]
 
 
 def config_from_scenario(sc):
@@ -65,8 +66,24 @@ def initial_graph(sc, config):
     return graph
 
 
+class TrainingData(NamedTuple):
+    """Images (float32, one row each) and labels (int64) of a learning run; the validation set may be empty."""
+
+    X: np.ndarray
+    y: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
 def load_training_data(sc):
-    """``(X_train, y_train, X_test, y_test)`` for a learning scenario (float32 images, int64 labels)."""
+    """The :class:`TrainingData` of a learning scenario.
+
+    The first ``learning.train_samples`` training images, of which the last
+    ``learning.validation_samples`` are held out as the validation set, and
+    the first ``learning.test_samples`` test images.
+    """
     from eventhorizon import datasets
     from eventhorizon.scenario import ScenarioError
 
@@ -75,8 +92,10 @@ def load_training_data(sc):
         test = datasets.load_fashion_mnist("test", sc.input.data_dir, limit=sc.learning.test_samples)
     except datasets.DatasetError as exc:
         raise ScenarioError(f"input: {exc}") from None
-    return (np.ascontiguousarray(train.images), train.labels.astype(np.int64),
-            np.ascontiguousarray(test.images), test.labels.astype(np.int64))
+    X, y = np.ascontiguousarray(train.images), train.labels.astype(np.int64)
+    split = X.shape[0] - sc.learning.validation_samples
+    return TrainingData(X[:split], y[:split], np.ascontiguousarray(test.images), test.labels.astype(np.int64),
+                        X[split:], y[split:])
 
 
 def _dense_baseline(model):
@@ -188,7 +207,7 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress, recorder=None, 
     same weights as interleaving batches, and each is timed without the other's
     threads (OpenBLAS workers spin after a call) competing for the cores.
     """
-    X, y = data[0], data[1]
+    X, y = data.X, data.y
     bs, n = model.config.batch_size, X.shape[0]
     order = _epoch_order(model.config.seed, epoch, n)
     label = f"epoch {epoch + 1}"
@@ -228,14 +247,19 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress, recorder=None, 
 
 
 def _evaluate(entry, model, dense, data):
-    Xt, yt = data[2], data[3]
     t0 = time.perf_counter()
-    ev = model.evaluate(Xt, yt)
+    ev = model.evaluate(data.X_test, data.y_test)
     entry["event"].update(test_accuracy=ev["accuracy"], test_loss=ev["loss"],
                           test_seconds=time.perf_counter() - t0)
     if dense is not None:
-        de = dense.evaluate(Xt, yt)
+        de = dense.evaluate(data.X_test, data.y_test)
         entry["dense"].update(test_accuracy=de["accuracy"], test_loss=de["loss"])
+    if data.y_val.size:
+        ev = model.evaluate(data.X_val, data.y_val)
+        entry["event"].update(validation_accuracy=ev["accuracy"], validation_loss=ev["loss"])
+        if dense is not None:
+            de = dense.evaluate(data.X_val, data.y_val)
+            entry["dense"].update(validation_accuracy=de["accuracy"], validation_loss=de["loss"])
     if dense is not None:
         e, d = entry["event"], entry["dense"]
         entry["nudged_saving_vs_dense"] = 1 - e["nudged_ops_per_sample"] / max(d["nudged_ops_unhoisted_per_sample"], 1)
@@ -248,7 +272,7 @@ def epoch_line(entry, epochs):
     """A one-line epoch summary for the terminal."""
     e = entry["event"]
     line = (f"epoch {entry['epoch']}/{epochs}: loss {e['loss']:.4f}, train {e['train_accuracy']:.2%}, "
-            f"test {e['test_accuracy']:.2%}; MACs/sample free {e['free_ops_per_sample']:,.0f}, "
+            f"{_validation(e)}test {e['test_accuracy']:.2%}; MACs/sample free {e['free_ops_per_sample']:,.0f}, "
             f"nudged {e['nudged_ops_per_sample']:,.0f}; updates/sample free {e['free_updates_per_sample']:,.0f}, "
             f"nudged {e['nudged_updates_per_sample']:,.0f}")
     if "plasticity" in entry:
@@ -257,10 +281,15 @@ def epoch_line(entry, epochs):
                  f"density {p['density'] if p['density'] is not None else float('nan'):.3f}, {p['seconds']:.2f} s")
     if "dense" in entry:
         d = entry["dense"]
-        line += (f" | dense: test {d['test_accuracy']:.2%}, MACs/sample free {d['free_ops_unhoisted_per_sample']:,.0f}, "
+        line += (f" | dense: {_validation(d)}test {d['test_accuracy']:.2%}, MACs/sample free {d['free_ops_unhoisted_per_sample']:,.0f}, "
                  f"nudged {d['nudged_ops_unhoisted_per_sample']:,.0f}; epoch time event/dense "
                  f"{entry['event_epoch_seconds']:.1f}/{entry['dense_epoch_seconds']:.1f} s")
     return line
+
+
+def _validation(figures):
+    """``"validation 88.12%, "`` when the epoch has a validation accuracy, else ``""``."""
+    return f"validation {figures['validation_accuracy']:.2%}, " if "validation_accuracy" in figures else ""
 
 
 def in_words(metrics):
@@ -337,7 +366,7 @@ def execute_training(run, progress=None, echo=None):
                              f"unfinished epoch is redone on resume — continue with: "
                              f"eventhorizon run --resume {d}")
     if recorder is not None and recorder.last_step != _plasticity_steps(history):
-        recorder.record(model.graph, _plasticity_steps(history), float(len(history)), len(history) * data[0].shape[0])
+        recorder.record(model.graph, _plasticity_steps(history), float(len(history)), len(history) * data.X.shape[0])
     metrics = _summary(sc, run, history, "complete")
     _write_json(d / "metrics.json", metrics)
     _write_status(run, "complete", len(history))

@@ -13,7 +13,7 @@ import pytest
 
 from eventhorizon.datasets import write_idx
 from eventhorizon.modelfile import load_model
-from eventhorizon.scenario import ScenarioError, parse_scenario
+from eventhorizon.scenario import ScenarioError, load_scenario, parse_scenario
 from topology.snapshots import changed_pairs, load_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +191,9 @@ BASE = {"network": {"generator": "layered", "sizes": [784, 8, 10], "feedback": T
     ({"input": {"source": "generated"}}, "labelled data"),
     ({"input": {"source": "fashion_mnist", "split": "test"}}, "input.split: does not apply"),
     ({"learning": {"learning_rates": [0.1, 0.05], "nudging": "both"}}, "learning.nudging"),
+    ({"learning": {"learning_rates": [0.1, 0.05], "train_samples": 100, "validation_samples": 100}},
+     "learning.validation_samples: must be below learning.train_samples"),
+    ({"learning": {"learning_rates": [0.1, 0.05], "validation_samples": -1}}, "learning.validation_samples"),
 ])
 def test_learning_scenario_errors(change, fragment):
     with pytest.raises(ScenarioError, match=fragment.replace(".", r"\.").replace("=", "=")):
@@ -215,6 +218,29 @@ def test_cosine_schedule_scales_both_models(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr
     _, info = load_model(out / "model.npz")
     assert info["learning_rate_factor"] == pytest.approx(0.5)  # epoch 1 of 2: ½(1 + cos(π/2))
+
+
+def test_validation_set_is_held_out_of_training(tmp_path, data_dir):
+    """The last validation_samples training images are evaluated each epoch, never trained on."""
+    from eventhorizon.training import load_training_data
+
+    path = scenario(tmp_path, data_dir, epochs=2, train=300)
+    text = path.read_text(encoding="utf-8").replace("test_samples = 60", "test_samples = 60\nvalidation_samples = 50")
+    path.write_text(text, encoding="utf-8")
+    data = load_training_data(load_scenario(path))
+    assert (data.X.shape[0], data.X_val.shape[0]) == (250, 50)
+    (tmp_path / "full").mkdir()
+    full = load_training_data(load_scenario(scenario(tmp_path / "full", data_dir, train=300)))
+    np.testing.assert_array_equal(np.concatenate([data.X, data.X_val]), full.X)
+    assert full.X_val.shape == (0, 784)
+    out = tmp_path / "out"
+    proc = cli("run", path, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    history = read_json(out / "history.json")
+    for entry in history:
+        assert 0 <= entry["event"]["validation_accuracy"] <= 1 and "validation_accuracy" in entry["dense"]
+        assert entry["event"]["loss"] > 0
+    assert "validation" in [l for l in proc.stderr.splitlines() if l.startswith("epoch 1")][0]
 
 
 def test_scale_learning_rates():
