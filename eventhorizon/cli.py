@@ -157,6 +157,16 @@ def _run_progress(quiet):
     return update, bar
 
 
+def _check_realtime(speed, scenario):
+    if speed is None:
+        return
+    if scenario.dynamics.mode != "stream":
+        raise UsageError("--realtime paces a stream to its frame rate; it applies to streaming scenarios "
+                         "([dynamics] mode = 'stream', e.g. moving_digits) only")
+    if not speed > 0:
+        raise UsageError(f"--realtime SPEED must be > 0, got {speed}")
+
+
 def _cmd_run(args):
     from eventhorizon import runner
 
@@ -165,6 +175,7 @@ def _cmd_run(args):
             raise UsageError("--resume RUN_DIR takes no SCENARIO, --set, --seed or --out: the run directory "
                              "holds its scenario")
         run = runner.open_run(args.resume)
+        _check_realtime(args.realtime, run.scenario)
     else:
         if args.scenario is None:
             raise UsageError("run needs a SCENARIO (a file or a bundled name; see `eventhorizon list`) "
@@ -174,13 +185,8 @@ def _cmd_run(args):
         overrides = list(args.set or []) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
         args.set = overrides
         path, scenario = _load(args)
+        _check_realtime(args.realtime, scenario)  # before the run directory is made
         run = runner.create_run(scenario, path.stem, args.out, source=path, overrides=overrides)
-    if args.realtime is not None:
-        if run.scenario.dynamics.mode != "stream":
-            raise UsageError("--realtime paces a stream to its frame rate; it applies to streaming scenarios "
-                             "([dynamics] mode = 'stream', e.g. moving_digits) only")
-        if not args.realtime > 0:
-            raise UsageError(f"--realtime SPEED must be > 0, got {args.realtime}")
     if not args.quiet:
         print(f"eventhorizon {__version__}: running {run.name} into {run.directory}", file=sys.stderr)
     update, bar = _run_progress(args.quiet)

@@ -65,11 +65,15 @@ def test_schema_errors_name_the_key(change, message):
         parse_scenario(doc, "moving.toml")
 
 
-def test_flops_and_realtime_refuse_the_wrong_mode(capsys):
+def test_flops_and_realtime_refuse_the_wrong_mode(capsys, tmp_path):
     assert cli.main(["flops", "moving_digits"]) == 2
     assert "streaming run counts its MACs per frame" in capsys.readouterr().err
-    assert cli.main(["run", "quickstart", "--realtime", "--quiet"]) == 2
+    out = tmp_path / "run"
+    assert cli.main(["run", "quickstart", "--realtime", "--quiet", "--out", str(out)]) == 2
     assert "--realtime paces a stream" in capsys.readouterr().err
+    assert not out.exists()  # refused before a run directory is made
+    assert cli.main(["run", "moving_digits", "--realtime", "0", "--quiet", "--out", str(out)]) == 2
+    assert "--realtime SPEED must be > 0" in capsys.readouterr().err and not out.exists()
 
 
 # --------------------------------------------------------------------- run
