@@ -411,9 +411,10 @@ class EqPropModel:
     def _phases(self, X, labels, nudge):
         """Phases and gradients of every sample, in ``config.threads`` chunks; their BatchStats.
 
-        One chunk accumulates straight into the optimizer's gradients; several
-        get their own accumulators, added in chunk order afterwards, so a run
-        is reproducible for a given thread count.
+        The first chunk accumulates straight into the optimizer's gradients,
+        the others into buffers of their own (kept between batches) that are
+        added in chunk order afterwards, so a run is reproducible for a given
+        thread count. The first chunk runs in the calling thread.
         """
         opt = self._opt
         chunks = np.array_split(np.arange(X.shape[0]), min(self.config.threads, X.shape[0]))
@@ -423,15 +424,29 @@ class EqPropModel:
                                rule=settle_rule(self.config.epsilon, 1.0), max_updates=self._max_updates,
                                grad_w=grad_w, grad_b=grad_b)
 
-        if len(chunks) == 1:
-            return self._batch_stats(labels, [run(chunks[0], opt.grad_w, opt.grad_b)])
-        grads = [(np.zeros_like(opt.grad_w), np.zeros_like(opt.grad_b)) for _ in chunks]
-        pool = thread_pool(len(chunks))
-        results = [f.result() for f in [pool.submit(run, c, gw, gb) for c, (gw, gb) in zip(chunks, grads)]]
-        for gw, gb in grads:
+        buffers = self._chunk_buffers(len(chunks) - 1)
+        pool = thread_pool(len(buffers)) if buffers else None
+        futures = [pool.submit(run, c, gw, gb) for c, (gw, gb) in zip(chunks[1:], buffers)]
+        try:
+            first = run(chunks[0], opt.grad_w, opt.grad_b)
+        finally:
+            rest = [f.result() for f in futures]  # never leave a chunk running past the batch
+        results = [first] + rest
+        for gw, gb in buffers:
             opt.grad_w += gw
             opt.grad_b += gb
+            gw.fill(0)
+            gb.fill(0)
         return self._batch_stats(labels, results)
+
+    def _chunk_buffers(self, count):
+        """``count`` zeroed gradient accumulators ``(grad_w, grad_b)``, reused while the graph's size holds."""
+        shape = (self.graph.nnz, self.graph.n)
+        kept = getattr(self, "_buffers", [])
+        if len(kept) < count or (kept and (kept[0][0].size, kept[0][1].size) != shape):
+            kept = [(np.zeros(shape[0], np.float32), np.zeros(shape[1], np.float32)) for _ in range(count)]
+            self._buffers = kept
+        return kept[:count]
 
     def _batch_stats(self, labels, results):
         """Totals over the chunks' results (:class:`~eventhorizon.eqprop_rows.RowsResult`)."""
