@@ -2,16 +2,24 @@
 
 A neuron ``i`` keeps ``u[i]`` (accumulated input), ``x[i]`` (the value it
 last broadcast), ``u_eval[i]`` (``u`` when ρ was last evaluated) and
-``gap[i] = |ρ(u_eval[i]) − x[i]|``. Its queue key
+``gap[i]``. Its queue key is its pending change ``|ρ(u[i]) − x[i]|`` or a
+bound of it:
 
-    key[i] = L·|u[i] − u_eval[i]| + gap[i]  ≥  |ρ(u[i]) − x[i]|
+* piecewise-linear ρ (hard sigmoid, clipped ReLU: ``NetArrays.exact_keys``)
+  costs a min and a max, so the key *is* the pending change,
+  ``key[i] = |ρ(u[i]) − x[i]| + gap[i]`` with ``gap`` 0 (it only masks
+  clamped neurons, below). A saturated neuron whose input moves further
+  into saturation keeps key 0 and is never popped for nothing;
+* otherwise (tanh) ``gap[i] = |ρ(u_eval[i]) − x[i]|`` and the key
+  ``L·|u[i] − u_eval[i]| + gap[i] ≥ |ρ(u[i]) − x[i]|`` bounds the pending
+  change without evaluating ρ (L is ρ's Lipschitz constant) — one tanh per
+  delivered synapse would cost more than the pops it saves.
 
-bounds its pending change without evaluating ρ (L is ρ's Lipschitz
-constant). The scheduler pops the largest key; the popped neuron evaluates
-ρ once and, if its change ``d = ρ(u) − x`` exceeds ε, broadcasts it so that
-every out-neighbour ``t`` does ``u[t] += w·d`` — one counted multiply-add
-each — and gets a fresh key. Settling ends when no key exceeds ε, hence no
-pending change does.
+The scheduler pops the largest key; the popped neuron evaluates ρ once and,
+if its change ``d = ρ(u) − x`` exceeds ε, broadcasts it so that every
+out-neighbour ``t`` does ``u[t] += w·d`` — one counted multiply-add each —
+and gets a fresh key. Settling ends when no key exceeds ε, hence no pending
+change does.
 
 Over-relaxation (``Rule.relaxation`` ω ≠ 1) broadcasts ``ω·d`` instead and
 sets ``x += ω·d``; the neuron then keeps the pending change
@@ -48,6 +56,7 @@ class NetArrays(NamedTuple):
     free: np.ndarray  # float32[n], 1 for free neurons, 0 for clamped ones
     activation: int
     lipschitz: np.float32
+    exact_keys: bool  # keys are |ρ(u) − x| itself (piecewise-linear ρ), not a Lipschitz bound
 
 
 class StateArrays(NamedTuple):
@@ -102,9 +111,23 @@ def _axpy_keys(u, u_eval, gap, key, w, d, lip):
 
 
 @kernel(inline=True)
-def _key(st, lip, i):
+def _axpy_exact_keys(u, x, gap, key, w, d, code):
+    """``u += w·d`` and set the keys to the exact pending change ``|ρ(u) − x|`` (piecewise-linear ρ).
+
+    Over slices indexed from 0, like :func:`_axpy_keys`; ρ is a min and a max, so this vectorises too.
+    """
+    for k in range(u.shape[0]):
+        uk = u[k] + w[k] * d
+        u[k] = uk
+        key[k] = abs(_rho(code, uk) - x[k]) + gap[k]
+
+
+@kernel(inline=True)
+def _key(net, st, i):
     """Queue key of neuron ``i`` (``-inf`` for clamped neurons, whose gap is ``-inf``)."""
-    return lip * abs(st.u[i] - st.u_eval[i]) + st.gap[i]
+    if net.exact_keys:
+        return abs(_rho(net.activation, st.u[i]) - st.x[i]) + st.gap[i]
+    return net.lipschitz * abs(st.u[i] - st.u_eval[i]) + st.gap[i]
 
 
 @kernel(inline=True)
@@ -143,32 +166,40 @@ def _deliver(net, st, q, j, d):
     the others a scatter.
     """
     syn = net.syn
-    lip = net.lipschitz
     keys = q.keys
     row_end = syn.indptr[j + 1]
     seg_end = syn.seg_ptr[j + 1]
     if seg_end > syn.seg_ptr[j]:
         for s in range(syn.seg_ptr[j], seg_end):
             p0, p1, t0, t1 = _segment_span(syn, s, seg_end, row_end)
-            _axpy_keys(st.u[t0:t1], st.u_eval[t0:t1], st.gap[t0:t1], keys[t0:t1],
-                       syn.weights[p0:p1], d, lip)
+            if net.exact_keys:
+                _axpy_exact_keys(st.u[t0:t1], st.x[t0:t1], st.gap[t0:t1], keys[t0:t1], syn.weights[p0:p1], d,
+                                 net.activation)
+            else:
+                _axpy_keys(st.u[t0:t1], st.u_eval[t0:t1], st.gap[t0:t1], keys[t0:t1],
+                           syn.weights[p0:p1], d, net.lipschitz)
             _q_changed_range(q, t0, t1)
     else:
         for p in range(syn.indptr[j], row_end):
             t = syn.indices[p]
             st.u[t] += syn.weights[p] * d
-            keys[t] = _key(st, lip, t)
+            keys[t] = _key(net, st, t)
             _q_changed(q, t)
     return row_end - syn.indptr[j]
 
 
 @kernel(refcount=False)
 def _init_eval(net, st):
-    """Evaluate every free neuron's exact pending change (``u_eval``, ``gap``)."""
+    """Set ``u_eval = u`` and ``gap``: the exact pending change (0 with exact keys), ``-inf`` if clamped."""
     neg_inf = np.float32(-np.inf)
     for i in range(st.u.shape[0]):
         st.u_eval[i] = st.u[i]
-        st.gap[i] = abs(_rho(net.activation, st.u[i]) - st.x[i]) if net.free[i] != 0 else neg_inf
+        if net.free[i] == 0:
+            st.gap[i] = neg_inf
+        elif net.exact_keys:
+            st.gap[i] = 0.0
+        else:
+            st.gap[i] = abs(_rho(net.activation, st.u[i]) - st.x[i])
 
 
 @kernel(refcount=False)
@@ -195,7 +226,7 @@ def _init_keys(net, st, q):
     """Compute every key and (re)build the queue."""
     keys = q.keys
     for i in range(keys.shape[0]):
-        keys[i] = _key(st, net.lipschitz, i)
+        keys[i] = _key(net, st, i)
     _q_changed_range(q, 0, keys.shape[0])
 
 
@@ -210,12 +241,14 @@ def _update_neuron(net, st, q, j, rule, stats, counts):
     if abs(d) > rule.eps:
         if rule.relaxation == 1:
             st.x[j] = x_new
-            st.gap[j] = 0.0
+            residual = np.float32(0.0)
         else:
             d = rule.relaxation * d
             st.x[j] += d
-            st.gap[j] = abs(x_new - st.x[j])
-        q.keys[j] = st.gap[j]
+            residual = abs(x_new - st.x[j])
+        if not net.exact_keys:
+            st.gap[j] = residual
+        q.keys[j] = residual
         _q_changed(q, j)
         n_ops = _deliver(net, st, q, j, d)
         stats[SYNAPTIC_OPS] += n_ops
@@ -223,7 +256,8 @@ def _update_neuron(net, st, q, j, rule, stats, counts):
         stats[BROADCASTS] += 1
         counts[j] += 1
     else:
-        st.gap[j] = abs(d)
+        if not net.exact_keys:
+            st.gap[j] = abs(d)
         q.keys[j] = abs(d)
         _q_changed(q, j)
 

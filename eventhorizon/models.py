@@ -35,6 +35,17 @@ class RateModel(NamedTuple):
     lipschitz: float
     description: str
 
+    @property
+    def piecewise_linear(self):
+        """True when ρ is a clip: cheap enough that the scheduler's keys are exact (:mod:`eventhorizon.kernels`).
+
+        Examples
+        --------
+        >>> get_model("hard_sigmoid").piecewise_linear, get_model("tanh").piecewise_linear
+        (True, False)
+        """
+        return self.code != TANH
+
     def __call__(self, u, out=None):
         """ρ(u) with numpy (float32 in, float32 out).
 

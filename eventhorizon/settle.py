@@ -156,7 +156,8 @@ def net_arrays(network):
     cached = getattr(network, "_kernel_arrays", None)
     if cached is None:
         cached = K.NetArrays(network.graph.arrays(), network.bias, network.free_mask,
-                             network.model.code, np.float32(network.model.lipschitz))
+                             network.model.code, np.float32(network.model.lipschitz),
+                             network.model.piecewise_linear)
         network._kernel_arrays = cached
     return cached
 

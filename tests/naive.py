@@ -127,7 +127,8 @@ class NaiveResult(NamedTuple):
 
 
 def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipschitz, eps,
-                 max_updates, *, edge_mask=None, state=None, currents=None, fma=True, relaxation=1.0):
+                 max_updates, *, edge_mask=None, state=None, currents=None, fma=True, relaxation=1.0,
+                 exact_keys=None):
     """Event-driven settling, written out with dense arrays and an argmax scan.
 
     Parameters
@@ -154,9 +155,14 @@ def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipsch
     relaxation : float
         Over-relaxation ω: broadcast ``ω·d`` and set ``x[j] += ω·d``,
         keeping ``gap[j] = |x_new − x[j]|`` (ω = 1: the plain rule below).
+    exact_keys : bool, optional
+        Keys are the pending change ``|ρ(u) − x|`` itself, as the kernel does
+        for piecewise-linear ρ; default: True for ``"hard_sigmoid"`` and
+        ``"clipped_relu"``, False otherwise.
 
     Algorithm (the kernel's): every neuron ``i`` has
-    ``key[i] = free[i]·(L·|u[i] − u_eval[i]| + gap[i])``. Start with
+    ``key[i] = free[i]·(L·|u[i] − u_eval[i]| + gap[i])`` (with exact keys:
+    ``free[i]·|ρ(u[i]) − x[i]|``). Start with
     ``u_eval = u`` and ``gap = |ρ(u) − x|`` for all neurons; broadcast each
     input whose value differs from ``x`` (in input order); add currents.
     Then repeatedly take the largest key (lowest id on ties); stop when it is
@@ -170,6 +176,8 @@ def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipsch
     n = A.shape[0]
     mask = (A != 0) if edge_mask is None else np.asarray(edge_mask, dtype=bool)
     rho = NAIVE_ACTIVATIONS[activation_fn] if isinstance(activation_fn, str) else activation_fn
+    if exact_keys is None:
+        exact_keys = activation_fn in ("hard_sigmoid", "clipped_relu")
     lip, eps = f32(lipschitz), f32(eps)
     input_ids = np.asarray([] if input_ids is None else input_ids, dtype=np.int64)
     free = np.ones(n, f32)
@@ -213,7 +221,10 @@ def naive_settle(adjacency_dense, bias, input_ids, inputs, activation_fn, lipsch
 
     margin, had_tie, settled = np.inf, False, False
     while True:
-        keys = free * (lip * np.abs(u - u_eval) + gap)
+        if exact_keys:
+            keys = free * np.abs(np.array([rho(v) for v in u], dtype=f32) - x)
+        else:
+            keys = free * (lip * np.abs(u - u_eval) + gap)
         j = int(np.argmax(keys))  # first maximum: lowest id
         top = keys[j]
         if n > 1:
