@@ -161,7 +161,7 @@ def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates
     >>> res = eqprop_rows(model.network, np.ones((2, 3), np.float32), np.array([0, 1]), model.output_ids,
     ...                   Nudge(0.5, -0.5, True), rule=settle_rule(1e-3, 1.0),
     ...                   max_updates=10_000, grad_w=gw, grad_b=gb)
-    >>> res.settled.all(), res.free_out.shape
+    >>> bool(res.settled.all()), res.free_out.shape
     (True, (2, 2))
     """
     rows_n, n_out = inputs.shape[0], output_ids.shape[0]
