@@ -137,9 +137,8 @@ def settle_batch(network, inputs, *, eps, state=None, threads=None, max_updates=
 
     Every row starts from ``state`` (cold by default) and is settled exactly
     as ``settle(network, row, eps=eps, state=state)`` would be: the same
-    counts and bit-identical states. With the ``"heap"`` scheduler an exact
-    tie of the top key may break differently, because the heap is reused
-    across a thread's rows.
+    counts and bit-identical states (with either queue: both break ties of
+    the top key by the lowest id, whatever the queue's history).
 
     Parameters
     ----------

@@ -40,10 +40,10 @@ Building blocks (``h`` is an :class:`IndexedHeap`, ``i`` an id in ``[0, n)``,
 Keys are float32: every key is rounded to float32 when stored, and all
 comparisons use the stored (rounded) value.
 
-Ties: when several ids share the largest key, any of them may be returned, but
-the choice is deterministic -- the heap layout is a pure function of the
-sequence of operations (entries only move past strictly smaller keys, and on
-equal children the left one is preferred).
+Ties: among equal keys the lowest id comes first. The heap orders entries by
+``(key, -id)``, a total order, so what it pops is a function of the keys
+alone, not of the history of operations that built it (the same rule as the
+tournament queue's; a settle that reuses a queue pops what a fresh one would).
 
 Examples
 --------
@@ -155,17 +155,22 @@ def new_heap(n):
 # --------------------------------------------------------------------------
 
 
+@kernel(inline=True)
+def _above(keys, a, b):
+    """Whether id ``a`` pops before id ``b``: a larger key, or an equal key and a lower id."""
+    return keys[a] > keys[b] or (keys[a] == keys[b] and a < b)
+
+
 @kernel(refcount=False)
 def _sift_up(h, p):
     keys = h.keys
     heap = h.heap
     pos = h.pos
     i = heap[p]
-    k = keys[i]
     while p > 0:
         parent = (p - 1) >> 1
         j = heap[parent]
-        if keys[j] >= k:  # only move past strictly smaller keys
+        if _above(keys, j, i):
             break
         heap[p] = j
         pos[j] = p
@@ -182,16 +187,15 @@ def _sift_down(h, p):
     pos = h.pos
     n = h.size[0]
     i = heap[p]
-    k = keys[i]
     while True:
         c = 2 * p + 1
         if c >= n:
             break
         r = c + 1
-        if r < n and keys[heap[r]] > keys[heap[c]]:  # left child wins ties
+        if r < n and _above(keys, heap[r], heap[c]):
             c = r
         j = heap[c]
-        if keys[j] <= k:  # only move past strictly larger keys
+        if _above(keys, i, j):
             break
         heap[p] = j
         pos[j] = p

@@ -10,9 +10,9 @@ Queue protocol expected from ``queue_cls``:
 * ``queue_cls(n)`` -- empty queue over the ids ``0 .. n-1``;
 * ``push(i, key)`` -- insert ``i`` or update its key; the key is rounded to
   float32;
-* ``pop_max() -> (id, key)`` / ``peek_max() -> (id, key)`` -- an id with the
-  largest key; ``peek_max`` returns what the next ``pop_max`` returns; both
-  raise ``IndexError`` when empty;
+* ``pop_max() -> (id, key)`` / ``peek_max() -> (id, key)`` -- the lowest id
+  among those with the largest key; ``peek_max`` returns what the next
+  ``pop_max`` returns; both raise ``IndexError`` when empty;
 * ``remove(i)`` -- remove ``i``, no-op when absent;
 * ``key(i)`` -- key of a queued id, ``KeyError`` when absent;
 * ``__len__``, ``__contains__`` (False for ids outside ``[0, n)``).
@@ -76,6 +76,8 @@ def make_queue_machine(queue_cls, n, check_structure=None):
             best = self._model_max()
             assert k == best, f"returned key {k}, model max {best}"
             assert self.model[i] == best, f"id {i} has key {self.model[i]}, max is {best}"
+            lowest = min(j for j, key in self.model.items() if key == best)
+            assert i == lowest, f"returned id {i} of a tie for the max; the lowest id is {lowest}"
 
         # -- rules -------------------------------------------------------
         @rule(i=ids, key=finite_float32_keys)
