@@ -7,6 +7,7 @@ synapses only (a free-free synapse and its mirror are one pair).
 """
 
 import json
+import math
 import time
 
 import numpy as np
@@ -34,7 +35,28 @@ def forward_count(graph):
     return int(np.count_nonzero(graph.pre_ids() < graph.indices))
 
 
-def plasticity_step(model, section, X, labels, seed):
+def rewire_fraction_at(section, progress):
+    """Fraction of the synapses a plasticity step rewires when ``progress`` of the training is done.
+
+    ``section.rewire_fraction`` throughout (``rewire_schedule = "constant"``)
+    or decayed as ``½(1 + cos(π·progress/stop_after))`` (``"cosine"``, RigL's
+    schedule, which reaches 0 at ``stop_after``); 0 after ``section.stop_after``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> rigl = SimpleNamespace(rewire_fraction=0.3, rewire_schedule="cosine", stop_after=0.75)
+    >>> [round(rewire_fraction_at(rigl, p), 3) for p in (0.0, 0.375, 0.75, 0.9)]
+    [0.3, 0.15, 0.0, 0.0]
+    """
+    if progress > section.stop_after:
+        return 0.0
+    if section.rewire_schedule == "constant":
+        return section.rewire_fraction
+    return section.rewire_fraction * 0.5 * (1.0 + math.cos(math.pi * progress / section.stop_after))
+
+
+def plasticity_step(model, section, X, labels, seed, fraction=None):
     """Prune ``rewire_fraction`` of the synapses by magnitude and grow as many, keeping the density.
 
     Parameters
@@ -45,6 +67,8 @@ def plasticity_step(model, section, X, labels, seed):
         Samples for the gradient growth score (the first ``score_samples`` are used).
     seed : sequence of int
         Seeds random regrowth (e.g. ``[seed, epoch, step]``, so a resumed run repeats it).
+    fraction : float, optional
+        Fraction rewired (default ``section.rewire_fraction``; see :func:`rewire_fraction_at`).
 
     Returns
     -------
@@ -67,7 +91,8 @@ def plasticity_step(model, section, X, labels, seed):
     blocks = forward_blocks(model.config.sizes)
     capacity = block_capacity(blocks, model.graph.n)
     nnz = forward_count(model.graph)
-    prune, grow = budget_for_density(nnz, capacity, nnz / capacity, rewire_fraction=section.rewire_fraction)
+    fraction = section.rewire_fraction if fraction is None else fraction
+    prune, grow = budget_for_density(nnz, capacity, nnz / capacity, rewire_fraction=fraction)
     model.rewire(deletes=prune_smallest(model.graph, prune, one_direction=True))
     if section.grow == "gradient":
         k = section.score_samples

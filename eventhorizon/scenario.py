@@ -234,6 +234,12 @@ class PlasticitySection(_Section):
     every_batches: int = Field(gt=0, description="a plasticity step after every N mini-batches")
     rewire_fraction: float = Field(0.1, gt=0, le=1, description="fraction of the synapses pruned, and as many "
                                                                 "grown, per step")
+    rewire_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="the fraction over training: constant, or decayed from rewire_fraction to 0 at "
+                                "stop_after as ½(1 + cos(π t / stop_after)), t the fraction of training done (RigL, "
+                                "Evci et al. 2020)")
+    stop_after: float = Field(1.0, gt=0, le=1, description="no plasticity steps after this fraction of the training "
+                                                           "(RigL: 0.75), so the last epochs fine-tune a fixed topology")
     prune: Literal["magnitude"] = Field("magnitude", description="which synapses go: smallest |W|")
     grow: Literal["gradient", "random"] = Field(
         "gradient", description="which missing synapses come: largest local EqProp gradient "

@@ -34,7 +34,7 @@ import numpy as np
 from eventhorizon import __version__
 from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
 from eventhorizon.modelfile import load_model, save_model
-from eventhorizon.plasticity import SnapshotRecorder, plasticity_step
+from eventhorizon.plasticity import SnapshotRecorder, plasticity_step, rewire_fraction_at
 
 __all__ = ["execute_training", "config_from_scenario", "load_training_data", "TrainingData"]
 
@@ -215,9 +215,13 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress, recorder=None, 
     plasticity = run.scenario.plasticity
 
     def rewire(number, next_start):
-        if plasticity is not None and number % plasticity.every_batches == 0:
+        if plasticity is None or number % plasticity.every_batches != 0:
+            return
+        fraction = rewire_fraction_at(plasticity, (epoch + min(next_start, n) / n) / run.scenario.run.epochs)
+        if fraction > 0:
             idx = order[np.arange(next_start, next_start + plasticity.score_samples) % n]
-            steps.append(plasticity_step(model, plasticity, X[idx], y[idx], [model.config.seed, epoch, number]))
+            steps.append(plasticity_step(model, plasticity, X[idx], y[idx], [model.config.seed, epoch, number],
+                                         fraction=fraction))
             step = steps_before + len(steps)
             if recorder is not None and recorder.due(step):
                 seen = min(next_start, n)

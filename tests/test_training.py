@@ -295,6 +295,38 @@ def test_plasticity_holds_density_and_resumes_identically(tmp_path, data_dir, gr
         [e["info"] for e in read_json(whole / "topology" / "index.json")]
 
 
+def test_rigl_schedule_decays_the_rewiring_and_stops(tmp_path, data_dir):
+    """rewire_schedule = "cosine" shrinks each step's rewiring; no step after stop_after of the training."""
+    text = PLASTIC.format(data=data_dir, epochs=4, train=200, dense="false", schedule="constant", grow="random")
+    path = tmp_path / "rigl.toml"
+    path.write_text(text + 'rewire_schedule = "cosine"\nstop_after = 0.5\n', encoding="utf-8")
+    out = tmp_path / "out"
+    proc = cli("run", path, "--out", out, "--quiet", "--set", "output.figures=false")
+    assert proc.returncode == 0, proc.stderr
+    history = read_json(out / "history.json")
+    pruned = [h["plasticity"]["pruned"] for h in history]
+    steps = [h["plasticity"]["steps"] for h in history]
+    # 20 batches per epoch, a step every 5: the k-th step at training progress k/16; none from 0.5 (k = 8) on
+    assert steps == [4, 3, 0, 0]
+    assert pruned[0] > pruned[1] > 0 and pruned[2:] == [0, 0]
+    assert all(abs(h["plasticity"]["density"] - 0.3) < 0.02 for h in history[:2])
+
+
+def test_rewire_fraction_schedules():
+    from types import SimpleNamespace
+
+    from eventhorizon.plasticity import rewire_fraction_at
+
+    constant = SimpleNamespace(rewire_fraction=0.2, rewire_schedule="constant", stop_after=1.0)
+    assert [rewire_fraction_at(constant, p) for p in (0.0, 0.5, 1.0)] == [0.2, 0.2, 0.2]  # the last batch's step too
+    stopped = SimpleNamespace(rewire_fraction=0.2, rewire_schedule="constant", stop_after=0.5)
+    assert [rewire_fraction_at(stopped, p) for p in (0.5, 0.51)] == [0.2, 0.0]
+    rigl = SimpleNamespace(rewire_fraction=0.2, rewire_schedule="cosine", stop_after=0.8)
+    values = [rewire_fraction_at(rigl, p) for p in np.linspace(0, 0.79, 20)]
+    assert values[0] == pytest.approx(0.2) and all(a > b > 0 for a, b in zip(values, values[1:]))
+    assert rewire_fraction_at(rigl, 0.4) == pytest.approx(0.1)
+
+
 def check_snapshots(run_dir, model):
     """Snapshots at steps 0, 3, ..., 24 (4 steps × 6 epochs), consistent with their files and the final model."""
     index = read_json(run_dir / "topology" / "index.json")
