@@ -492,8 +492,9 @@ class EqPropModel:
         X, labels = self._check_batch(X, labels)
         correct, loss, ops, start = 0, 0.0, 0, 0
         for out, block_ops in self._free_outputs(X):
-            y = np.eye(self.n_classes, dtype=np.float32)[labels[start:start + out.shape[0]]]
-            correct += int(np.sum(np.argmax(out, axis=1) == labels[start:start + out.shape[0]]))
+            block_labels = labels[start:start + out.shape[0]]
+            y = np.eye(self.n_classes, dtype=np.float32)[block_labels]
+            correct += int(np.sum(np.argmax(out, axis=1) == block_labels))
             loss += float(np.sum(0.5 * np.sum((y - out) ** 2, axis=1, dtype=np.float32), dtype=np.float64))
             ops += block_ops
             start += out.shape[0]

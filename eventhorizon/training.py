@@ -7,8 +7,8 @@ The run directory of a training run holds, besides ``scenario.toml``,
 ``model.npz``              the event-driven model after the last finished epoch
                            (:mod:`eventhorizon.modelfile`; the trained model at the end)
 ``dense_model.npz``        the dense baseline's parameters and momentum buffers
-``history.json``           one entry per finished epoch (accuracy, loss, MACs and
-                           seconds per phase, event and dense)
+``history.json``           one entry per finished epoch (accuracy, loss, MACs per
+                           phase and seconds, event and dense)
 ``metrics.json``           the last epoch's figures and the run's summary
 ``figures/*.png``          learning curves; MACs per phase, event vs dense; with
                            ``[plasticity]`` the topology's evolution (and a GIF)
