@@ -47,12 +47,13 @@ def kernel(func=None, *, inline=False, refcount=True):
 
     Examples
     --------
-    >>> from scheduler.jit import kernel
-    >>> @kernel
-    ... def _twice(x):
-    ...     return 2 * x
-    >>> _twice(3)
-    6
+    Decorate a module-level function (``cache=True`` needs a source file, so
+    not one typed at a prompt); the decorator applies these options:
+
+    >>> from scheduler.jit import jit_options
+    >>> options = jit_options(inline=True)
+    >>> options["cache"], options["nogil"], options["inline"]
+    (True, True, 'always')
     """
     if func is None:
         return lambda f: kernel(f, inline=inline, refcount=refcount)
