@@ -431,7 +431,7 @@ def plot_accuracy_over_time(run, ax=None):
     series = [("event", "event-driven", a["event_pred"], de, EVENT_STYLE)]
     if dd:
         series.append(("dense", "warm dense to ε", a["dense_pred"], dd, DENSE_STYLE))
-        if "looped_pred" in a and bool((a["looped_pred"] >= 0).any()):
+        if run.has_looped:
             series.append(("looped", "LoopedMLP-30", a["looped_pred"], dd, LOOPED_STYLE))
     for gid, label, pred, n, style in series:
         hits = pred == a["label"][:n]
