@@ -305,7 +305,7 @@ def _copy_event(h, dst, src):
 
 @kernel(refcount=False, inline=True)
 def _set_event(h, p, time, priority, seq, kind, target, value):
-    """Write an event's fields at heap position ``p``."""
+    """Write an event's fields at position ``p`` of ``h`` (the heap, or anything with its six event arrays)."""
     h.time[p] = time
     h.priority[p] = priority
     h.seq[p] = seq
@@ -442,12 +442,7 @@ def _eq_pop_until(h, until, out):
     i = 0
     while i < m and h.counters[0] > 0 and h.time[0] < until:
         t, pr, s, k, g, v = _eq_pop(h)
-        out.time[i] = t
-        out.priority[i] = pr
-        out.seq[i] = s
-        out.kind[i] = k
-        out.target[i] = g
-        out.value[i] = v
+        _set_event(out, i, t, pr, s, k, g, v)  # out has the heap's six event arrays
         i += 1
     return i
 
