@@ -45,14 +45,12 @@ class _Rows(NamedTuple):
 def _settle_rows(net, st, q, rows, rule, max_updates, counts):
     """Settle each row of ``rows.inputs`` from ``(u0, x0)`` in turn, writing its results."""
     for r in range(rows.inputs.shape[0]):
-        for i in range(st.u.shape[0]):
-            st.u[i] = rows.u0[i]
-            st.x[i] = rows.x0[i]
+        K._copy(st.u, rows.u0)
+        K._copy(st.x, rows.x0)
         bnd = K.Boundary(rows.input_ids, rows.inputs[r], _NO_IDS, _NO_VALUES)
         rows.settled[r] = K._settle(net, st, q, bnd, rule, max_updates, rows.stats[r], counts)
-        for i in range(st.u.shape[0]):
-            rows.x_out[r, i] = st.x[i]
-            rows.u_out[r, i] = st.u[i]
+        K._copy(rows.x_out[r], st.x)
+        K._copy(rows.u_out[r], st.u)
 
 
 @dataclass(frozen=True)

@@ -73,19 +73,13 @@ class RowsResult(NamedTuple):
 
 
 @kernel(inline=True)
-def _copy(dst, src):
-    for i in range(dst.shape[0]):
-        dst[i] = src[i]
-
-
-@kernel(inline=True)
 def _nudged(net, sc, q, rows, r, beta, rule, max_updates, phase):
     """Settle from the free equilibrium with ``beta·(y − x⁰_out)`` on the outputs (as ``nudged_phase``).
 
     The current is computed in float64 and rounded once, as ``nudged_phase`` does.
     """
-    _copy(sc.st.u, sc.free_u)
-    _copy(sc.st.x, sc.free_x)
+    K._copy(sc.st.u, sc.free_u)
+    K._copy(sc.st.x, sc.free_x)
     out = rows.output_ids
     for k in range(out.shape[0]):
         y = np.float32(1.0) if k == rows.labels[r] else np.float32(0.0)
@@ -100,17 +94,17 @@ def _eqprop_rows(net, q, rows, sc, nudge, rule, max_updates, grad_w, grad_b):
     st = sc.st
     scale = np.float32(1.0 / (nudge.beta_a - nudge.beta_b))
     for r in range(rows.inputs.shape[0]):
-        _copy(st.u, net.bias)  # cold start: u is the bias, every output 0
+        K._copy(st.u, net.bias)  # cold start: u is the bias, every output 0
         st.x[:] = 0.0
         bnd = K.Boundary(rows.input_ids, rows.inputs[r], _NO_IDS, _NO_VALUES)
         rows.settled[r, FREE] = K._settle(net, st, q, bnd, rule, max_updates, rows.stats[r, FREE], sc.counts)
-        _copy(sc.free_u, st.u)
-        _copy(sc.free_x, st.x)
+        K._copy(sc.free_u, st.u)
+        K._copy(sc.free_x, st.x)
         for k in range(rows.output_ids.shape[0]):
             rows.free_out[r, k] = st.x[rows.output_ids[k]]
         _nudged(net, sc, q, rows, r, nudge.beta_a, rule, max_updates, NUDGED_A)
         if nudge.symmetric:
-            _copy(sc.a, st.x)
+            K._copy(sc.a, st.x)
             _nudged(net, sc, q, rows, r, nudge.beta_b, rule, max_updates, NUDGED_B)
             rows.learning_ops[r] = _accumulate(net.syn, sc.a, st.x, net.free, scale, grad_w, grad_b)
         else:

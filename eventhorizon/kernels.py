@@ -90,6 +90,13 @@ class Boundary(NamedTuple):
 
 
 @kernel(inline=True)
+def _copy(dst, src):
+    """``dst[:] = src`` as a loop: Numba cannot lower array-to-array slice assignment without NRT."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@kernel(inline=True)
 def _axpy(u, w, d):
     """``u += w·d`` over equal-length slices (indexed from 0 so that LLVM vectorises it)."""
     for k in range(u.shape[0]):
