@@ -15,12 +15,14 @@ The product is symmetric in ``i, j``, so the two synapses of a symmetric
 pair get bit-identical gradients and stay equal under :func:`sgd_step`.
 """
 
+import math
+
 import numpy as np
 
 from eventhorizon.kernels import _segment_span
 from scheduler.jit import kernel
 
-__all__ = ["accumulate_gradient", "sgd_step"]
+__all__ = ["accumulate_gradient", "schedule_factor", "sgd_step"]
 
 
 @kernel(inline=True)
@@ -156,3 +158,23 @@ def sgd_step(weights, velocity, grad_w, lr_w, bias, velocity_b, grad_b, lr_b, mo
         raise ValueError(f"batch must be an int >= 1, got {batch!r}")
     _sgd(weights, velocity, grad_w, lr_w, bias, velocity_b, grad_b, lr_b, np.float32(momentum),
          np.float32(1.0 / int(batch)))
+
+
+def schedule_factor(schedule, step, steps):
+    """Factor of a schedule at ``step`` of ``steps`` (floats allowed): ``"constant"`` 1, ``"cosine"`` ½(1 + cos(π·step/steps)).
+
+    Scales learning rates per epoch (``learning.schedule``) and the rewired
+    fraction of structural plasticity (``plasticity.rewire_schedule``).
+
+    Examples
+    --------
+    >>> [round(schedule_factor("cosine", e, 4), 3) for e in range(4)]
+    [1.0, 0.854, 0.5, 0.146]
+    >>> schedule_factor("constant", 3, 4)
+    1.0
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / steps))
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")

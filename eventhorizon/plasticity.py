@@ -7,11 +7,11 @@ synapses only (a free-free synapse and its mirror are one pair).
 """
 
 import json
-import math
 import time
 
 import numpy as np
 
+from eventhorizon.learning import schedule_factor
 from topology.rules import block_capacity, budget_for_density, grow_random, grow_top_scores, prune_smallest
 from topology.snapshots import changed_pairs, index_path, load_snapshot, save_snapshot
 
@@ -51,9 +51,7 @@ def rewire_fraction_at(section, progress):
     """
     if progress > section.stop_after:
         return 0.0
-    if section.rewire_schedule == "constant":
-        return section.rewire_fraction
-    return section.rewire_fraction * 0.5 * (1.0 + math.cos(math.pi * progress / section.stop_after))
+    return section.rewire_fraction * schedule_factor(section.rewire_schedule, progress, section.stop_after)
 
 
 def plasticity_step(model, section, X, labels, seed, fraction=None):

@@ -33,6 +33,7 @@ import numpy as np
 
 from eventhorizon import __version__
 from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
+from eventhorizon.learning import schedule_factor
 from eventhorizon.modelfile import load_model, save_model
 from eventhorizon.plasticity import SnapshotRecorder, plasticity_step, rewire_fraction_at
 
@@ -127,23 +128,6 @@ def _load_dense(path, dense):
             dense._vW[l][...] = data[f"vW{l}"]
             dense._vb[l][...] = data[f"vb{l}"]
         dense.rng.bit_generator.state = json.loads(str(data["rng_state"]))
-
-
-def schedule_factor(schedule, epoch, epochs):
-    """Learning-rate factor of epoch ``epoch`` (0-based) of ``epochs``.
-
-    Examples
-    --------
-    >>> [round(schedule_factor("cosine", e, 4), 3) for e in range(4)]
-    [1.0, 0.854, 0.5, 0.146]
-    >>> schedule_factor("constant", 3, 4)
-    1.0
-    """
-    if schedule == "constant":
-        return 1.0
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
-    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
 
 
 def _epoch_order(seed, epoch, n):
