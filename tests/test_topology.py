@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from topology.generators import input_recurrent, layered, random_sparse, spectral_norm, symmetric_recurrent
+from topology.generators import block_densities, input_recurrent, layered, random_sparse, spectral_norm, symmetric_recurrent
 from topology.store import MIN_SEGMENT_MEAN, SynapseArrays, SynapseGraph
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -396,6 +396,43 @@ def test_layered_density():
     g = layered([30, 40, 20], seed=2, density=0.5)
     forward = 30 * 40 + 40 * 20
     assert 0.4 * forward < g.nnz < 0.6 * forward
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(1, 2000), min_size=2, max_size=5), density=st.floats(0.001, 1.0))
+def test_erdos_renyi_block_densities_keep_the_overall_density(sizes, density):
+    pairs = np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])], dtype=np.float64)
+    uniform = block_densities(sizes, density)
+    er = np.array(block_densities(sizes, density, "erdos_renyi"))
+    assert uniform == [density] * pairs.size
+    assert np.all((er > 0) & (er <= 1))
+    assert (er * pairs).sum() == pytest.approx(density * pairs.sum(), rel=1e-9)
+    raw = np.array([(a + b) / (a * b) for a, b in zip(sizes[:-1], sizes[1:])])
+    free = er < 1
+    if free.sum() > 1:  # the blocks that are not dense keep ER's proportions
+        np.testing.assert_allclose(er[free] / raw[free], (er[free] / raw[free])[0], rtol=1e-9)
+    if free.any() and not free.all():  # the dense blocks are the ones ER would make densest
+        assert raw[~free].min() >= raw[free].max()
+
+
+def test_block_densities_rejects_unknown_distribution_and_bad_density():
+    with pytest.raises(ValueError, match="distribution must be 'uniform' or 'erdos_renyi', got 'erk'"):
+        block_densities([4, 3], 0.5, "erk")
+    with pytest.raises(ValueError, match="density must be a number in"):
+        block_densities([4, 3], 0.0)
+
+
+def test_layered_per_block_density():
+    g = layered([200, 100, 10], seed=1, feedback=True, density=[0.05, 1.0])
+    A = g.to_scipy().toarray().astype(bool)
+    assert 0.03 < A[:200, 200:300].mean() < 0.07
+    assert A[200:300, 300:].all() and A[300:, 200:300].all()
+    np.testing.assert_array_equal(layered([6, 4], seed=0, density=[0.5]).weights,
+                                  layered([6, 4], seed=0, density=0.5).weights)
+    with pytest.raises(ValueError, match=r"one per layer-to-layer block \(2\), got 3"):
+        layered([4, 3, 2], seed=0, density=[0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match=r"density\[1\] must be a number in \(0, 1\]"):
+        layered([4, 3, 2], seed=0, density=[0.5, 1.5])
 
 
 def test_random_sparse_statistics():

@@ -13,6 +13,7 @@ from topology.store import SynapseGraph
 __all__ = [
     "random_sparse",
     "layered",
+    "block_densities",
     "symmetric_recurrent",
     "input_recurrent",
     "spectral_norm",
@@ -93,6 +94,56 @@ def _glorot_uniform(rng, fan_in, fan_out):
     return rng.uniform(-limit, limit, size=(fan_in, fan_out))
 
 
+def block_densities(sizes, density, distribution="uniform"):
+    """Density of each layer-to-next-layer block for an overall ``density`` of the layered pairs.
+
+    ``"uniform"`` gives every block ``density``. ``"erdos_renyi"`` (ER, as
+    SET and RigL allocate sparse layers: Mocanu et al. 2018, Evci et al. 2020)
+    makes block ``l`` proportional to ``(n_l + n_{l+1}) / (n_l·n_{l+1})``, so
+    small blocks (a 1000 → 10 readout) are denser than large ones (784 →
+    1000); blocks that would exceed 1 are dense and the rest share what is
+    left. Either way the blocks hold ``density`` of all pairs in total (up to
+    rounding).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer sizes.
+    density : float
+        Fraction of all layer-to-next-layer pairs, in (0, 1].
+    distribution : {"uniform", "erdos_renyi"}
+
+    Returns
+    -------
+    list of float
+        One density per block, in (0, 1].
+
+    Examples
+    --------
+    >>> [round(d, 4) for d in block_densities([784, 1000, 10], 0.1, "erdos_renyi")]
+    [0.0885, 1.0]
+    >>> block_densities([784, 1000, 10], 0.1)
+    [0.1, 0.1]
+    """
+    _check_fraction("density", density)
+    sizes = [int(s) for s in sizes]
+    pairs = np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])], dtype=np.float64)
+    if distribution == "uniform":
+        return [float(density)] * pairs.size
+    if distribution != "erdos_renyi":
+        raise ValueError(f"distribution must be 'uniform' or 'erdos_renyi', got {distribution!r}")
+    raw = np.array([(a + b) / (a * b) for a, b in zip(sizes[:-1], sizes[1:])])
+    dense, scale = np.zeros(pairs.size, bool), 0.0
+    while not dense.all():  # scale the free blocks to the remaining budget; any pushed to 1 or past becomes dense
+        budget = density * pairs.sum() - pairs[dense].sum()
+        scale = budget / (raw[~dense] * pairs[~dense]).sum()
+        over = ~dense & (raw * scale >= 1.0)
+        if not over.any():
+            break
+        dense |= over
+    return [1.0 if d else float(r * scale) for d, r in zip(dense, raw)]
+
+
 def layered(sizes, seed, feedback=False, feedback_to_input=False, density=1.0):
     """Layers connected front to back (Glorot-uniform weights), optionally with symmetric feedback.
 
@@ -109,8 +160,9 @@ def layered(sizes, seed, feedback=False, feedback_to_input=False, density=1.0):
     feedback_to_input : bool
         With ``feedback``, also add edges back into the first layer. Off by
         default: an input layer is clamped and ignores its inputs.
-    density : float
-        Fraction of forward pairs kept (uniformly at random).
+    density : float or sequence of float
+        Fraction of forward pairs kept (uniformly at random), for all blocks
+        or one per layer-to-next-layer block (see :func:`block_densities`).
 
     Examples
     --------
@@ -121,13 +173,14 @@ def layered(sizes, seed, feedback=False, feedback_to_input=False, density=1.0):
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
-    _check_fraction("density", density)
+    densities = _per_block(density, len(sizes) - 1)
     rng = np.random.default_rng(seed)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     pres, posts, weights = [], [], []
     for layer, (n_pre, n_post) in enumerate(zip(sizes[:-1], sizes[1:])):
         block = _glorot_uniform(rng, n_pre, n_post)
-        keep = rng.random(block.shape) < density if density < 1.0 else np.ones(block.shape, bool)
+        d = densities[layer]
+        keep = rng.random(block.shape) < d if d < 1.0 else np.ones(block.shape, bool)
         pre, post = np.nonzero(keep)
         pre_ids, post_ids, w = pre + offsets[layer], post + offsets[layer + 1], block[pre, post]
         pres.append(pre_ids), posts.append(post_ids), weights.append(w)
@@ -135,6 +188,19 @@ def layered(sizes, seed, feedback=False, feedback_to_input=False, density=1.0):
             pres.append(post_ids), posts.append(pre_ids), weights.append(w)
     n = int(offsets[-1])
     return SynapseGraph.from_edges(n, np.concatenate(pres), np.concatenate(posts), np.concatenate(weights))
+
+
+def _per_block(density, blocks):
+    """``density`` as one checked fraction per block (a number applies to all of them)."""
+    if np.ndim(density) == 0:
+        _check_fraction("density", density)
+        return [density] * blocks
+    density = list(density)
+    if len(density) != blocks:
+        raise ValueError(f"density must be a number or one per layer-to-layer block ({blocks}), got {len(density)}")
+    for i, d in enumerate(density):
+        _check_fraction(f"density[{i}]", d)
+    return density
 
 
 def _symmetric_block(n, target_norm, seed, density):
