@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from eventhorizon.learning import schedule_factor
+from topology.dynamic import Insertions
 from topology.rules import block_capacity, budget_for_density, grow_random, grow_top_scores, prune_smallest
 from topology.snapshots import changed_pairs, index_path, load_snapshot, save_snapshot
 
@@ -57,6 +58,12 @@ def rewire_fraction_at(section, progress):
 def plasticity_step(model, section, X, labels, seed, fraction=None):
     """Prune ``rewire_fraction`` of the synapses by magnitude and grow as many, keeping the density.
 
+    With ``section.budget == "global"`` the smallest ``|W|`` of the whole
+    network go and the new synapses may land in any layer-to-layer block;
+    with ``"per_block"`` (RigL) each block that has missing synapses rewires
+    its own fraction, so every block keeps its density (a dense block is left
+    alone).
+
     Parameters
     ----------
     model : EqPropModel
@@ -80,27 +87,47 @@ def plasticity_step(model, section, X, labels, seed, fraction=None):
     >>> from eventhorizon.eqprop import EqPropConfig, EqPropModel
     >>> from topology.generators import layered
     >>> model = EqPropModel(EqPropConfig(sizes=(4, 3, 2)), graph=layered((4, 3, 2), 0, feedback=True, density=0.5))
-    >>> rules = SimpleNamespace(rewire_fraction=0.5, grow="random", score_samples=2)
+    >>> rules = SimpleNamespace(rewire_fraction=0.5, grow="random", score_samples=2, budget="per_block")
     >>> out = plasticity_step(model, rules, np.ones((2, 4), np.float32), np.array([0, 1]), [0])
     >>> out["pruned"] == out["grown"] > 0
     True
     """
     start = time.perf_counter()
     blocks = forward_blocks(model.config.sizes)
-    capacity = block_capacity(blocks, model.graph.n)
-    nnz = forward_count(model.graph)
     fraction = section.rewire_fraction if fraction is None else fraction
-    prune, grow = budget_for_density(nnz, capacity, nnz / capacity, rewire_fraction=fraction)
-    model.rewire(deletes=prune_smallest(model.graph, prune, one_direction=True))
+    groups = [blocks] if section.budget == "global" else [[b] for b in blocks]
+    budgets = [_budget(model.graph, group, fraction) for group in groups]
+    for group, (prune, _) in zip(groups, budgets):
+        model.rewire(deletes=prune_smallest(model.graph, prune, _inside(model.graph, group), one_direction=True))
+    score = None
     if section.grow == "gradient":
         k = section.score_samples
         score = model.candidate_scores(X[:k], labels[:k])
-        inserts = grow_top_scores(model.graph, grow, blocks, score)
-    else:
-        inserts = grow_random(model.graph, grow, blocks, np.random.default_rng(list(seed)))
-    model.rewire(inserts=inserts)
-    return {"pruned": prune, "grown": grow, "density": forward_count(model.graph) / capacity,
-            "seconds": time.perf_counter() - start}
+    rng = np.random.default_rng(list(seed))
+    inserts = [grow_top_scores(model.graph, grow, group, score) if score is not None
+               else grow_random(model.graph, grow, group, rng) for group, (_, grow) in zip(groups, budgets)]
+    model.rewire(inserts=Insertions(*(np.concatenate(column) for column in zip(*inserts))))
+    capacity = block_capacity(blocks, model.graph.n)
+    return {"pruned": sum(p for p, _ in budgets), "grown": sum(g for _, g in budgets),
+            "density": forward_count(model.graph) / capacity, "seconds": time.perf_counter() - start}
+
+
+def _inside(graph, blocks):
+    """Mask of the synapses (CSR order) that lie in one of ``blocks``."""
+    pre, post = graph.pre_ids(), graph.indices
+    mask = np.zeros(graph.nnz, bool)
+    for lo_a, hi_a, lo_b, hi_b in blocks:
+        mask |= (pre >= lo_a) & (pre < hi_a) & (post >= lo_b) & (post < hi_b)
+    return mask
+
+
+def _budget(graph, blocks, fraction):
+    """``(prune, grow)`` of one group of blocks at its own density; a full group is left alone."""
+    capacity = block_capacity(blocks, graph.n)
+    nnz = int(np.count_nonzero(_inside(graph, blocks)))
+    if nnz == capacity:  # nothing missing: rewiring would only reset pruned weights to 0
+        return 0, 0
+    return budget_for_density(nnz, capacity, nnz / capacity, rewire_fraction=fraction)
 
 
 class SnapshotRecorder:

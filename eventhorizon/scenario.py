@@ -93,9 +93,19 @@ class LayeredNetwork(_Section):
     sizes: list[Annotated[int, Field(gt=0)]] = Field(min_length=2, description="layer sizes; the first is clamped")
     feedback: bool = Field(False, description="add symmetric feedback (W_back = W_forwardᵀ)")
     density: float = Field(1.0, gt=0, le=1, description="fraction of layer-to-layer pairs connected ([learning] runs "
-                                                        "scale the initial weights by 1/√density)")
+                                                        "scale each block's initial weights by 1/√(its density))")
+    density_distribution: Literal["uniform", "erdos_renyi"] = Field(
+        "uniform", description="how density is shared among the layer-to-layer blocks: the same in each, or "
+                               "Erdős–Rényi (SET/RigL: block density ∝ (n_in + n_out)/(n_in·n_out), small blocks "
+                               "denser, capped at 1), keeping the overall density")
     activation: Activation = Field("tanh", description="neuron model ρ")
     seed: int | None = Field(None, ge=0, description="random seed of the weights; default: run.seed")
+
+    def block_densities(self):
+        """The density of each layer-to-next-layer block (:func:`topology.generators.block_densities`)."""
+        from topology.generators import block_densities
+
+        return block_densities(self.sizes, self.density, self.density_distribution)
 
 
 class RandomSparseNetwork(_Section):
@@ -240,6 +250,10 @@ class PlasticitySection(_Section):
                                 "Evci et al. 2020)")
     stop_after: float = Field(1.0, gt=0, le=1, description="no plasticity steps after this fraction of the training "
                                                            "(RigL: 0.75), so the last epochs fine-tune a fixed topology")
+    budget: Literal["global", "per_block"] = Field(
+        "global", description="global: the smallest |W| of the whole network go and new synapses may land in any "
+                              "layer-to-layer block; per_block (RigL): each block not dense rewires its own fraction "
+                              "and keeps its density")
     prune: Literal["magnitude"] = Field("magnitude", description="which synapses go: smallest |W|")
     grow: Literal["gradient", "random"] = Field(
         "gradient", description="which missing synapses come: largest local EqProp gradient "
@@ -674,7 +688,7 @@ def build_network(section):
                                                _seed(section), recurrent_density=section.recurrent_density)
         elif isinstance(section, LayeredNetwork):
             graph = generators.layered(section.sizes, _seed(section), feedback=section.feedback,
-                                       density=section.density)
+                                       density=section.block_densities())
         elif isinstance(section, RandomSparseNetwork):
             graph = generators.random_sparse(section.neurons, section.density, _seed(section),
                                              weight_scale=section.weight_scale)

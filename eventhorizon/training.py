@@ -25,7 +25,6 @@ weights an uninterrupted one would.
 """
 
 import json
-import math
 import time
 from typing import NamedTuple
 
@@ -50,20 +49,25 @@ def config_from_scenario(sc):
 
 
 def initial_graph(sc, config):
-    """The starting weights: ``layered(sizes, seed, feedback=True, density=network.density)`` × init_scale / √density.
+    """The starting weights: ``layered(sizes, seed, feedback=True)`` at the block densities, × init_scale/√density.
 
-    A sparse network keeps each Glorot weight with probability ``density``;
-    dividing by √density restores the input variance a neuron would get
-    densely connected (a neuron's fan-in shrinks by that factor), so sparse
-    and dense networks start at the same operating point. On 2000 training
-    images, 3 epochs at 10% density: 73.4% test accuracy with the rescaling,
-    59.2% without.
+    A sparse block keeps each Glorot weight with probability ``density``
+    (its own, see ``[network] density_distribution``); dividing its weights
+    by √density restores the input variance a neuron would get densely
+    connected (a neuron's fan-in shrinks by that factor), so sparse and dense
+    networks start at the same operating point. On 2000 training images, 3
+    epochs at 10% density: 73.4% test accuracy with the rescaling, 59.2%
+    without.
     """
     from topology.generators import layered
 
-    density = sc.network.density
-    graph = layered(config.sizes, config.seed, feedback=True, density=density)
-    graph.weights *= np.float32(config.init_scale / math.sqrt(density))
+    densities = sc.network.block_densities()
+    graph = layered(config.sizes, config.seed, feedback=True, density=densities)
+    offsets = np.cumsum(config.sizes)
+    block = np.minimum(np.searchsorted(offsets, graph.pre_ids(), side="right"),
+                       np.searchsorted(offsets, graph.indices, side="right"))  # the lower layer of each synapse
+    scale = config.init_scale / np.sqrt(np.asarray(densities))
+    graph.weights *= scale[block].astype(np.float32)
     return graph
 
 

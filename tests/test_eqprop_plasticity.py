@@ -137,3 +137,51 @@ def test_candidate_score_blocks_equal_the_pairwise_score():
         pre, post = np.meshgrid(np.arange(lo_a, hi_a), np.arange(lo_b, hi_b), indexing="ij")
         np.testing.assert_allclose(score.block(lo_a, hi_a, lo_b, hi_b), score(pre.ravel(), post.ravel()).reshape(pre.shape),
                                    rtol=1e-10, atol=1e-12)
+
+
+def block_counts(model):
+    """Forward synapses per block (grown synapses start at weight 0, so count the structure)."""
+    pre, post = model.graph.pre_ids(), model.graph.indices
+    return [int(np.sum((pre >= a) & (pre < b) & (post >= c) & (post < d))) for a, b, c, d in BLOCKS]
+
+
+@pytest.mark.parametrize("grow", ["gradient", "random"])
+def test_per_block_budget_keeps_each_block_and_leaves_a_dense_block_alone(grow):
+    from types import SimpleNamespace
+
+    from eventhorizon.plasticity import plasticity_step
+
+    cfg = EqPropConfig(sizes=SIZES, batch_size=4, seed=1)
+    model = EqPropModel(cfg, graph=layered(SIZES, 1, feedback=True, density=[0.5, 1.0]))
+    readout = model.graph.to_scipy().toarray()[6:, 6:].copy()
+    X, labels = data(seed=1, n=8)
+    rules = SimpleNamespace(rewire_fraction=0.5, grow=grow, score_samples=8, budget="per_block")
+    before = block_counts(model)
+    out = plasticity_step(model, rules, X, labels, [0])
+    assert block_counts(model) == before == [before[0], 15]
+    assert out["pruned"] == out["grown"] == round(0.5 * before[0]) > 0
+    np.testing.assert_array_equal(model.graph.to_scipy().toarray()[6:, 6:], readout)  # dense block untouched
+
+    model = EqPropModel(cfg, graph=layered(SIZES, 1, feedback=True, density=[0.5, 0.6]))
+    before = block_counts(model)
+    out = plasticity_step(model, rules, X, labels, [0])
+    assert block_counts(model) == before and out["pruned"] == sum(round(0.5 * c) for c in before)
+
+
+def test_global_budget_moves_synapses_between_blocks():
+    """With one budget for the network, the smallest |W| go wherever they are: a block with tiny weights empties."""
+    from types import SimpleNamespace
+
+    from eventhorizon.plasticity import plasticity_step
+
+    model = EqPropModel(EqPropConfig(sizes=SIZES, batch_size=4, seed=1),
+                        graph=layered(SIZES, 1, feedback=True, density=[0.5, 0.6]))
+    readout = (model.graph.pre_ids() >= 11) | (model.graph.indices >= 11)
+    model.graph.weights[readout] *= np.float32(1e-3)
+    before = block_counts(model)
+    X, labels = data(seed=1, n=8)
+    rules = SimpleNamespace(rewire_fraction=0.3, grow="random", score_samples=8, budget="global")
+    out = plasticity_step(model, rules, X, labels, [0])
+    after = block_counts(model)
+    assert sum(after) == sum(before) and out["pruned"] == round(0.3 * sum(before))
+    assert after[1] < before[1]

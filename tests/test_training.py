@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import networkx as nx
@@ -370,3 +371,21 @@ def test_plasticity_needs_learning():
            "plasticity": {"every_batches": 3}}
     with pytest.raises(ScenarioError, match="plasticity: needs a \\[learning\\] section"):
         parse_scenario(doc)
+
+
+def test_initial_graph_scales_each_block_by_its_own_density():
+    """density_distribution = "erdos_renyi": the readout is dense; each block is Glorot × init_scale / √(its density)."""
+    from eventhorizon.training import config_from_scenario, initial_graph
+    from topology.generators import block_densities, layered
+
+    text = SCENARIO.format(data=".", epochs=1, train=10, dense="false", schedule="constant")
+    text = text.replace("feedback = true\n", 'feedback = true\ndensity = 0.35\ndensity_distribution = "erdos_renyi"\n')
+    sc = parse_scenario(tomllib.loads(text), "er.toml")
+    config = config_from_scenario(sc)
+    densities = block_densities([784, 24, 10], 0.35, "erdos_renyi")
+    assert densities[1] == 1.0 and densities[0] < 0.35
+    graph, plain = initial_graph(sc, config), layered((784, 24, 10), config.seed, feedback=True, density=densities)
+    np.testing.assert_array_equal(graph.indices, plain.indices)
+    block = np.where((graph.pre_ids() >= 784) & (graph.indices >= 784), 1, 0)
+    expect = plain.weights * (config.init_scale / np.sqrt(np.array(densities)))[block].astype(np.float32)
+    np.testing.assert_allclose(graph.weights, expect, rtol=1e-6)
