@@ -13,7 +13,8 @@ import numpy as np
 
 from eventhorizon.learning import schedule_factor
 from topology.dynamic import Insertions
-from topology.rules import block_capacity, budget_for_density, grow_random, grow_top_scores, prune_smallest
+from topology.rules import (block_capacity, budget_for_density, grow_random, grow_top_scores, in_blocks,
+                            prune_smallest)
 from topology.snapshots import changed_pairs, index_path, load_snapshot, save_snapshot
 
 __all__ = ["forward_blocks", "forward_count", "plasticity_step", "SnapshotRecorder"]
@@ -98,7 +99,7 @@ def plasticity_step(model, section, X, labels, seed, fraction=None):
     groups = [blocks] if section.budget == "global" else [[b] for b in blocks]
     budgets = [_budget(model.graph, group, fraction) for group in groups]
     for group, (prune, _) in zip(groups, budgets):
-        model.rewire(deletes=prune_smallest(model.graph, prune, _inside(model.graph, group), one_direction=True))
+        model.rewire(deletes=prune_smallest(model.graph, prune, in_blocks(model.graph, group), one_direction=True))
     score = None
     if section.grow == "gradient":
         k = section.score_samples
@@ -112,19 +113,10 @@ def plasticity_step(model, section, X, labels, seed, fraction=None):
             "density": forward_count(model.graph) / capacity, "seconds": time.perf_counter() - start}
 
 
-def _inside(graph, blocks):
-    """Mask of the synapses (CSR order) that lie in one of ``blocks``."""
-    pre, post = graph.pre_ids(), graph.indices
-    mask = np.zeros(graph.nnz, bool)
-    for lo_a, hi_a, lo_b, hi_b in blocks:
-        mask |= (pre >= lo_a) & (pre < hi_a) & (post >= lo_b) & (post < hi_b)
-    return mask
-
-
 def _budget(graph, blocks, fraction):
     """``(prune, grow)`` of one group of blocks at its own density; a full group is left alone."""
     capacity = block_capacity(blocks, graph.n)
-    nnz = int(np.count_nonzero(_inside(graph, blocks)))
+    nnz = int(np.count_nonzero(in_blocks(graph, blocks)))
     if nnz == capacity:  # nothing missing: rewiring would only reset pruned weights to 0
         return 0, 0
     return budget_for_density(nnz, capacity, nnz / capacity, rewire_fraction=fraction)

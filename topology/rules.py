@@ -28,7 +28,7 @@ import numpy as np
 from topology.dynamic import Deletions, Insertions
 
 __all__ = ["prune_smallest", "prune_lowest_score", "grow_random", "grow_top_scores", "budget_for_density",
-           "block_capacity"]
+           "block_capacity", "in_blocks"]
 
 
 def _check_k(k, available, name="k"):
@@ -111,6 +111,29 @@ def _check_blocks(blocks, n):
     return out
 
 
+def _in_block(block, pre, post):
+    """Mask of the pairs ``(pre[k], post[k])`` that lie in ``block``."""
+    lo_a, hi_a, lo_b, hi_b = block
+    return (pre >= lo_a) & (pre < hi_a) & (post >= lo_b) & (post < hi_b)
+
+
+def in_blocks(graph, blocks):
+    """Mask (one entry per synapse, CSR order) of the synapses that lie in any of ``blocks``.
+
+    Examples
+    --------
+    >>> from topology.store import SynapseGraph
+    >>> g = SynapseGraph.from_dense(np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]], np.float32))
+    >>> in_blocks(g, [(0, 1, 1, 2)]).tolist()   # synapses 0→1, 0→2, 1→2
+    [True, False, False]
+    """
+    pre, post = graph.pre_ids(), graph.indices.astype(np.int64)
+    mask = np.zeros(graph.nnz, bool)
+    for block in _check_blocks(blocks, graph.n):
+        mask |= _in_block(block, pre, post)
+    return mask
+
+
 def _missing_in_block(block, pre, post, allow_self_loops):
     """Missing pairs of one block, row-major: ``(pre, post)`` int64 arrays.
 
@@ -119,7 +142,7 @@ def _missing_in_block(block, pre, post, allow_self_loops):
     """
     lo_a, hi_a, lo_b, hi_b = block
     present = np.zeros((hi_a - lo_a, hi_b - lo_b), bool)
-    inside = (pre >= lo_a) & (pre < hi_a) & (post >= lo_b) & (post < hi_b)
+    inside = _in_block(block, pre, post)
     present[pre[inside] - lo_a, post[inside] - lo_b] = True
     if not allow_self_loops:
         diag = np.arange(max(lo_a, lo_b), min(hi_a, hi_b), dtype=np.int64)
