@@ -63,9 +63,8 @@ def initial_graph(sc, config):
 
     densities = sc.network.block_densities()
     graph = layered(config.sizes, config.seed, feedback=True, density=densities)
-    offsets = np.cumsum(config.sizes)
-    block = np.minimum(np.searchsorted(offsets, graph.pre_ids(), side="right"),
-                       np.searchsorted(offsets, graph.indices, side="right"))  # the lower layer of each synapse
+    layer_of = np.repeat(np.arange(len(config.sizes)), config.sizes)
+    block = np.minimum(layer_of[graph.pre_ids()], layer_of[graph.indices])  # the lower layer of each synapse
     scale = config.init_scale / np.sqrt(np.asarray(densities))
     graph.weights *= scale[block].astype(np.float32)
     return graph
