@@ -52,7 +52,7 @@ weight matrix (the biases of layer ``l + 1`` use ``lr[l]``).
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -172,6 +172,9 @@ class DenseEqProp:
         in the last two cases the states at the cap are used.
     seed : int
         Seeds the generator of ``"random_sign"`` nudging.
+    straight_through : bool
+        Let the nudge reach saturated wrong outputs, as the event-driven
+        trainer does (:func:`eventhorizon.eqprop_rows._nudge_current`); needs a clipped ρ.
     dtype : {numpy.float32, numpy.float64}
         Storage and arithmetic precision (float64 is meant for tests such as gradient checks).
 
@@ -212,6 +215,7 @@ class DenseEqProp:
         seed=0,
         dtype=np.float32,
         on_nonconvergence="raise",
+        straight_through=False,
     ):
         try:
             dtype = np.dtype(dtype).type
@@ -253,6 +257,10 @@ class DenseEqProp:
         if nudging not in NUDGING_MODES:
             raise ValueError(f"nudging must be one of {NUDGING_MODES}, got {nudging!r}")
         self.nudging = nudging
+        if straight_through and not self._rho.piecewise_linear:
+            raise ValueError(f"straight_through needs a clipped activation (hard_sigmoid or clipped_relu), "
+                             f"got {activation!r}")
+        self.straight_through = bool(straight_through)
         self.learning_rates = self._check_learning_rates(learning_rates)
         if not (_is_real_number(momentum) and 0.0 <= momentum < 1.0):
             raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")
@@ -449,6 +457,10 @@ class DenseEqProp:
     def nudged(self, X, free_states, Y_onehot, beta):
         """Nudged phase: from the free equilibrium, with the current ``β (y − x_L⁰)`` on the output.
 
+        With ``straight_through``, a saturated output whose target differs
+        from it also gets ``−(u_L⁰ − ρ(u_L⁰))``; recomputing ``u_L⁰`` costs
+        ``B·n_{L−1}·n_L`` multiply-adds, counted in the stats.
+
         Parameters
         ----------
         X : array, shape (B, n_0)
@@ -487,7 +499,13 @@ class DenseEqProp:
         if not np.all(np.isfinite(Y)):
             raise ValueError("Y_onehot contains non-finite values (NaN or inf)")
         current = (self.dtype(beta) * (Y.astype(self.dtype) - x[-1])).astype(self.dtype)
-        return self._settle(X, x, current)
+        if not self.straight_through:
+            return self._settle(X, x, current)
+        u = x[-2] @ self._W[-1] + self._b[-1]  # the outputs' free drive (not kept by the free phase)
+        current -= np.where(Y != x[-1], u - self._rho(u), 0).astype(self.dtype)
+        states, stats = self._settle(X, x, current)
+        extra = B * self._W[-1].size
+        return states, replace(stats, macs=stats.macs + extra, macs_unhoisted=stats.macs_unhoisted + extra)
 
     # ------------------------------------------------------------------ learning
     def _pair_gradients(self, a, b, beta_a, beta_b):

@@ -18,6 +18,7 @@ import numpy as np
 
 from eventhorizon import kernels as K
 from eventhorizon.learning import _accumulate
+from eventhorizon.models import TANH, _rho
 from eventhorizon.settle import _NO_IDS, _NO_VALUES, net_arrays
 from scheduler.jit import kernel
 from scheduler.queues import new_queue
@@ -32,11 +33,13 @@ class Nudge(NamedTuple):
     """The two nudged equilibria of the learning rule: ``a`` at ``beta_a``, ``b`` at ``beta_b``.
 
     ``symmetric`` False means ``b`` is the free equilibrium (``beta_b`` 0).
+    ``straight_through``: see :func:`_nudge_current`.
     """
 
     beta_a: float
     beta_b: float
     symmetric: bool
+    straight_through: bool = False
 
 
 class _Rows(NamedTuple):
@@ -72,18 +75,50 @@ class RowsResult(NamedTuple):
     learning_ops: np.ndarray
 
 
-@kernel(inline=True)
-def _nudged(net, sc, q, rows, r, beta, rule, max_updates, phase):
-    """Settle from the free equilibrium with ``beta·(y − x⁰_out)`` on the outputs (as ``nudged_phase``).
+@kernel
+def _nudge_current(beta, target, x, u, activation, straight_through):
+    """The current one output gets in a nudged phase: ``β·(target − x)``, in float64 rounded once to float32.
 
-    The current is computed in float64 and rounded once, as ``nudged_phase`` does.
+    With ``straight_through``, an output whose free-phase ρ is saturated
+    (``u`` outside ρ's linear range, so ``x = ρ(u)`` sits at a bound) and
+    whose target differs from ``x`` also gets ``−(u − ρ(u))``: it starts the
+    nudged phase at the edge of the linear range, where the nudge can move
+    it. Without this, a confidently wrong output (``u`` beyond the bound by
+    more than ``|β|``) does not move in either nudged phase, so its sample
+    gives no gradient at all. It is the straight-through estimate of a clip
+    (ρ' taken as 1 past the bound), used only for the output layer's cost;
+    an output that is right (``x == target``) or unsaturated gets the plain
+    current. Only for piecewise-linear ρ (a clip); with tanh the flag is ignored
+    (:class:`~eventhorizon.eqprop.EqPropConfig` refuses the combination).
+
+    Both the compiled training loop and
+    :meth:`~eventhorizon.eqprop.EqPropModel.nudged_phase` call this, so they
+    give the same current to the bit.
+
+    Examples
+    --------
+    >>> from eventhorizon.models import HARD_SIGMOID
+    >>> float(_nudge_current(0.3, 0.0, 1.0, 1.9, HARD_SIGMOID, False))   # stays clipped at 1
+    -0.30000001192092896
+    >>> round(float(_nudge_current(0.3, 0.0, 1.0, 1.9, HARD_SIGMOID, True)), 4)  # back to u = 1, then −0.3
+    -1.2
     """
+    c = beta * np.float64(target - x)
+    if straight_through and activation != TANH and x != target:
+        c -= np.float64(u) - np.float64(_rho(activation, np.float32(u)))
+    return np.float32(c)
+
+
+@kernel(inline=True)
+def _nudged(net, sc, q, rows, r, beta, straight_through, rule, max_updates, phase):
+    """Settle from the free equilibrium with :func:`_nudge_current` on the outputs (as ``nudged_phase``)."""
     K._copy(sc.st.u, sc.free_u)
     K._copy(sc.st.x, sc.free_x)
     out = rows.output_ids
     for k in range(out.shape[0]):
         y = np.float32(1.0) if k == rows.labels[r] else np.float32(0.0)
-        sc.current[k] = np.float32(beta * np.float64(y - sc.free_x[out[k]]))
+        sc.current[k] = _nudge_current(beta, y, sc.free_x[out[k]], sc.free_u[out[k]], net.activation,
+                                       straight_through)
     bnd = K.Boundary(_NO_IDS, _NO_VALUES, out, sc.current)
     rows.settled[r, phase] = K._settle(net, sc.st, q, bnd, rule, max_updates, rows.stats[r, phase], sc.counts)
 
@@ -102,10 +137,10 @@ def _eqprop_rows(net, q, rows, sc, nudge, rule, max_updates, grad_w, grad_b):
         K._copy(sc.free_x, st.x)
         for k in range(rows.output_ids.shape[0]):
             rows.free_out[r, k] = st.x[rows.output_ids[k]]
-        _nudged(net, sc, q, rows, r, nudge.beta_a, rule, max_updates, NUDGED_A)
+        _nudged(net, sc, q, rows, r, nudge.beta_a, nudge.straight_through, rule, max_updates, NUDGED_A)
         if nudge.symmetric:
             K._copy(sc.a, st.x)
-            _nudged(net, sc, q, rows, r, nudge.beta_b, rule, max_updates, NUDGED_B)
+            _nudged(net, sc, q, rows, r, nudge.beta_b, nudge.straight_through, rule, max_updates, NUDGED_B)
             rows.learning_ops[r] = _accumulate(net.syn, sc.a, st.x, net.free, scale, grad_w, grad_b)
         else:
             rows.learning_ops[r] = _accumulate(net.syn, st.x, sc.free_x, net.free, scale, grad_w, grad_b)
@@ -173,7 +208,7 @@ def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates
                  output_ids.astype(np.int32), np.zeros((rows_n, n_out), np.float32),
                  np.zeros((rows_n, 3, K.N_STATS), np.int64), np.ones((rows_n, 3), np.bool_),
                  np.zeros(rows_n, np.int64))
-    nudge = Nudge(float(nudge.beta_a), float(nudge.beta_b), bool(nudge.symmetric))
+    nudge = Nudge(float(nudge.beta_a), float(nudge.beta_b), bool(nudge.symmetric), bool(nudge.straight_through))
     _eqprop_rows(net_arrays(network), new_queue(scheduler, network.n), rows, _new_scratch(network.n, n_out),
                  nudge, rule, int(max_updates), grad_w, grad_b)
     return RowsResult(rows.free_out, rows.stats, rows.settled, rows.learning_ops)

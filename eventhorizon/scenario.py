@@ -236,6 +236,11 @@ class EqPropLearning(_Section):
                                                          "them, not on the test images (0: no validation set)")
     compare_dense: bool = Field(True, description="train the dense numpy EqProp baseline side by side "
                                                   "(same initial weights, batches and hyperparameters)")
+    straight_through: bool = Field(
+        False, description="let the nudge reach saturated outputs: a clipped output whose target differs starts "
+                           "the nudged phases at the edge of ρ's range (straight-through estimate). Without it a "
+                           "confidently wrong sample gives no gradient, and long runs lose accuracy (needs a "
+                           "clipped network.activation)")
 
 
 class PlasticitySection(_Section):
@@ -329,6 +334,9 @@ class Scenario(_Section):
             raise ValueError(f"learning.learning_rates: needs one rate per weight layer "
                              f"({len(network.sizes) - 1} for sizes {network.sizes}), got "
                              f"{len(self.learning.learning_rates)}")
+        if self.learning.straight_through and network.activation == "tanh":
+            raise ValueError("learning.straight_through: needs a clipped network.activation (hard_sigmoid or "
+                             "clipped_relu), got 'tanh'")
         if not isinstance(self.input, FashionMnistInput):
             raise ValueError("input.source: [learning] needs labelled data: input.source = 'fashion_mnist'")
         if self.learning.validation_samples >= self.learning.train_samples:

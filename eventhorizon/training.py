@@ -45,7 +45,8 @@ def config_from_scenario(sc):
     return EqPropConfig(sizes=tuple(sc.network.sizes), activation=sc.network.activation, beta=lr.beta,
                         nudging=lr.nudging, learning_rates=tuple(lr.learning_rates), momentum=lr.momentum,
                         batch_size=lr.batch_size, epsilon=sc.dynamics.epsilon, seed=sc.network.seed or 0,
-                        init_scale=lr.init_scale, threads=lr.threads)
+                        init_scale=lr.init_scale, threads=lr.threads,
+                        straight_through=lr.straight_through)
 
 
 def initial_graph(sc, config):
@@ -108,6 +109,7 @@ def _dense_baseline(model):
     weights, biases = model.dense_parameters()
     cfg = model.config
     return DenseEqProp(weights, biases, activation=cfg.activation, beta=cfg.beta, nudging=cfg.nudging,
+                       straight_through=cfg.straight_through,
                        learning_rates=list(cfg.learning_rates), momentum=cfg.momentum, epsilon=cfg.epsilon,
                        seed=cfg.seed)
 

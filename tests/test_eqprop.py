@@ -215,6 +215,64 @@ def test_train_batch_applies_the_eqprop_gradient(nudging):
         assert not model._opt.grad_w.any() and not model._opt.grad_b.any()
 
 
+# ------------------------------------------------ saturated wrong outputs
+
+
+def confidently_wrong(straight_through):
+    """A model whose output 0 is clipped at 1 with ``u`` ≈ 3 (far past 1 + β) on a sample labelled 1."""
+    cfg = EqPropConfig(sizes=(4, 6, 2), beta=0.3, learning_rates=(0.1, 0.1), epsilon=1e-5, seed=2,
+                       straight_through=straight_through)
+    model = scaled_model(cfg, bias=0.2)
+    model.network.bias[model.output_ids[0]] = 3.0
+    X = np.random.default_rng(0).random((1, 4)).astype(np.float32)
+    free = model.free_phase(X[0])
+    assert free.x[model.output_ids[0]] == 1.0 and free.state.u[model.output_ids[0]] > 2.5
+    return model, X, np.array([1])
+
+
+@pytest.mark.parametrize("straight_through", [False, True])
+def test_only_straight_through_lets_a_saturated_wrong_output_learn(straight_through):
+    """Without the flag the clipped output 0 does not move in either nudged phase, so nothing pushes its
+    drive down; with it the nudge reaches it and one step lowers its bias by about lr × ½ (of the two ±β phases
+    only the one pushing inward moves it; the hidden layer's response adds a little)."""
+    model, X, labels = confidently_wrong(straight_through)
+    out0 = model.output_ids[0]
+    before = model.network.bias[out0]
+    model.train_batch(X, labels)
+    change = model.network.bias[out0] - before
+    if straight_through:
+        assert -0.1 * 0.7 < change < -0.1 * 0.4
+    else:
+        assert change == 0.0
+
+
+@pytest.mark.parametrize("nudging", ["symmetric", "positive"])
+def test_straight_through_gradient_matches_the_dense_reference(nudging):
+    """Event-driven and dense (numpy sweeps) EqProp give the same straight-through gradient on saturated outputs."""
+    from eventhorizon.dense_eqprop import DenseEqProp
+
+    cfg = EqPropConfig(sizes=(6, 9, 4), beta=0.3, nudging=nudging, learning_rates=(0.1, 0.1), epsilon=1e-6,
+                       seed=5, straight_through=True, batch_size=8)
+    model = scaled_model(cfg, bias=0.1)
+    rng = np.random.default_rng(1)
+    model.network.bias[model.output_ids] = rng.uniform(-2.0, 3.0, 4)  # several outputs clipped, far past the bound
+    X = rng.random((8, 6)).astype(np.float32)
+    labels = rng.integers(0, 4, 8)
+    weights, biases = model.dense_parameters()
+    dense = DenseEqProp(weights, biases, activation=cfg.activation, beta=cfg.beta, nudging=nudging,
+                        learning_rates=0.1, epsilon=1e-7, straight_through=True, dtype=np.float64)
+    gW, gB, _ = dense.gradients(X, labels)
+    w0, b0 = model.graph.weights.copy(), model.network.bias.copy()
+    model.train_batch(X, labels)
+    event_W, event_B = model.dense_parameters()
+    for l in range(2):
+        step_W = (event_W[l] - weights[l]) / 0.1
+        step_B = (event_B[l] - biases[l]) / 0.1
+        np.testing.assert_allclose(step_W, gW[l], atol=2e-4)
+        np.testing.assert_allclose(step_B, gB[l], atol=2e-4)
+    assert np.abs(gB[1]).max() > 0.05  # the outputs did learn
+
+
 # -------------------------------------------- nudged phase starts from x⁰
 
 
@@ -368,6 +426,9 @@ def test_random_sign_uses_the_seed():
     (dict(sizes=(5, 3), learning_rates=(0.1,), init_scale=0.0), r"^init_scale must be > 0"),
     (dict(sizes=(5, 3), learning_rates=(0.1,), threads=0), r"^threads must be an integer >= 1"),
     (dict(sizes=(5, 3), learning_rates=(0.1,), threads=1.5), r"^threads must be an integer >= 1"),
+    (dict(sizes=(5, 3), learning_rates=(0.1,), straight_through=1), r"^straight_through must be true or false"),
+    (dict(sizes=(5, 3), learning_rates=(0.1,), activation="tanh", straight_through=True),
+     r"^straight_through needs a clipped activation .*'tanh'"),
 ])
 def test_config_validation_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 
 from eventhorizon.checks import settle_rule
 from eventhorizon.eqprop import NUDGING, EqPropConfig, EqPropModel
-from eventhorizon.eqprop_rows import FREE, NUDGED_A, NUDGED_B, Nudge, eqprop_rows
+from eventhorizon.eqprop_rows import FREE, NUDGED_A, NUDGED_B, Nudge, _nudge_current, eqprop_rows
 from eventhorizon.kernels import NEURON_UPDATES, SYNAPTIC_OPS
 from eventhorizon.learning import accumulate_gradient, sgd_step
+from eventhorizon.models import get_model
 
 
 def reference(model, X, labels, beta_a, beta_b, symmetric):
@@ -34,10 +35,13 @@ def reference(model, X, labels, beta_a, beta_b, symmetric):
     return gw, gb, np.array(outs), counts
 
 
-def model_and_batch(sizes, seed, rows, eps=1e-4, nudging="symmetric"):
-    model = EqPropModel(EqPropConfig(sizes=sizes, epsilon=eps, seed=seed, nudging=nudging))
+def model_and_batch(sizes, seed, rows, eps=1e-4, nudging="symmetric", straight_through=False):
+    model = EqPropModel(EqPropConfig(sizes=sizes, epsilon=eps, seed=seed, nudging=nudging,
+                                     straight_through=straight_through))
     rng = np.random.default_rng(seed)
     model.network.bias[model.network.free_ids] = rng.uniform(-0.2, 0.4, model.network.free_ids.size)
+    if straight_through:  # outputs clipped at 0 or 1, some far past the bound: the case the flag is for
+        model.network.bias[model.output_ids] = rng.uniform(-2.0, 3.0, model.output_ids.size)
     X = rng.random((rows, sizes[0]), dtype=np.float32)
     X[rng.random(X.shape) < 0.4] = 0  # zero pixels: rows the gradient kernel skips
     return model, X, rng.integers(0, sizes[-1], rows)
@@ -54,13 +58,13 @@ def fused(model, X, labels, nudge):
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.tuples(st.integers(1, 12), st.integers(1, 16), st.integers(1, 5)),
        seed=st.integers(0, 2**16), rows=st.integers(1, 6), beta=st.floats(0.01, 1.0),
-       sign=st.sampled_from([1.0, -1.0]), symmetric=st.booleans())
-def test_fused_rows_match_the_per_sample_path(sizes, seed, rows, beta, sign, symmetric):
-    model, X, labels = model_and_batch(sizes, seed, rows)
+       sign=st.sampled_from([1.0, -1.0]), symmetric=st.booleans(), straight_through=st.booleans())
+def test_fused_rows_match_the_per_sample_path(sizes, seed, rows, beta, sign, symmetric, straight_through):
+    model, X, labels = model_and_batch(sizes, seed, rows, straight_through=straight_through)
     beta_a = sign * beta
     beta_b = -beta_a if symmetric else 0.0
     gw_ref, gb_ref, out_ref, counts_ref = reference(model, X, labels, beta_a, beta_b, symmetric)
-    gw, gb, res = fused(model, X, labels, Nudge(beta_a, beta_b, symmetric))
+    gw, gb, res = fused(model, X, labels, Nudge(beta_a, beta_b, symmetric, straight_through))
     np.testing.assert_array_equal(gw, gw_ref)
     np.testing.assert_array_equal(gb, gb_ref)
     np.testing.assert_array_equal(res.free_out, out_ref)
@@ -122,3 +126,23 @@ def test_bad_arguments_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         eqprop_rows(model.network, args["inputs"], args["labels"], model.output_ids, args["nudge"],
                     rule=settle_rule(1e-3, 1.0), max_updates=1000, grad_w=args["grad_w"], grad_b=args["grad_b"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(beta=st.floats(-2.0, 2.0), target=st.sampled_from([0.0, 1.0]), u=st.floats(-10.0, 10.0, width=32),
+       activation=st.sampled_from(["hard_sigmoid", "clipped_relu"]), straight_through=st.booleans())
+def test_nudge_current_matches_the_formula(beta, target, u, activation, straight_through):
+    """The output current against its definition in plain numpy: β(y − x), and −(u − ρ(u)) if wrong and flagged."""
+    rho = get_model(activation)
+    u = np.float32(u)
+    x = rho(np.array([u], np.float32))[0]
+    expected = beta * (np.float64(target) - np.float64(x))
+    if straight_through and x != target:
+        expected -= np.float64(u) - np.float64(x)
+    got = _nudge_current(beta, np.float32(target), x, u, rho.code, straight_through)
+    assert got == np.float32(expected)
+
+
+def test_straight_through_is_ignored_for_tanh():
+    tanh = get_model("tanh")
+    assert _nudge_current(0.5, np.float32(0), np.float32(0.9), np.float32(1.5), tanh.code, True) == np.float32(-0.45)

@@ -195,10 +195,22 @@ BASE = {"network": {"generator": "layered", "sizes": [784, 8, 10], "feedback": T
     ({"learning": {"learning_rates": [0.1, 0.05], "train_samples": 100, "validation_samples": 100}},
      "learning.validation_samples: must be below learning.train_samples"),
     ({"learning": {"learning_rates": [0.1, 0.05], "validation_samples": -1}}, "learning.validation_samples"),
+    ({"learning": {"learning_rates": [0.1, 0.05], "straight_through": True}},  # network.activation is tanh
+     "learning.straight_through: needs a clipped network.activation"),
 ])
 def test_learning_scenario_errors(change, fragment):
     with pytest.raises(ScenarioError, match=fragment.replace(".", r"\.").replace("=", "=")):
         parse_scenario({**BASE, **change})
+
+
+def test_straight_through_reaches_the_model_config():
+    from eventhorizon.training import config_from_scenario
+
+    network = {**BASE["network"], "activation": "hard_sigmoid"}
+    for flag in (False, True):
+        sc = parse_scenario({**BASE, "network": network,
+                             "learning": {"learning_rates": [0.1, 0.05], "straight_through": flag}})
+        assert config_from_scenario(sc).straight_through is flag
 
 
 def test_epochs_without_learning_is_refused():
