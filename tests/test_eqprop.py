@@ -262,7 +262,6 @@ def test_straight_through_gradient_matches_the_dense_reference(nudging):
     dense = DenseEqProp(weights, biases, activation=cfg.activation, beta=cfg.beta, nudging=nudging,
                         learning_rates=0.1, epsilon=1e-7, straight_through=True, dtype=np.float64)
     gW, gB, _ = dense.gradients(X, labels)
-    w0, b0 = model.graph.weights.copy(), model.network.bias.copy()
     model.train_batch(X, labels)
     event_W, event_B = model.dense_parameters()
     for l in range(2):
