@@ -13,7 +13,8 @@ Without ``--run`` it only summarises run directories already in ``--out``
 missing ones, one after the other (``--resume`` continues interrupted ones).
 Variants: ``grad90`` (darwin_sparse), ``set90`` (darwin_sparse_set),
 ``grad98`` (darwin_sparse_98) and ``set98`` (darwin_sparse_98 with
-``plasticity.grow = "random"``). The dense reference is eqprop_fashion's
+``plasticity.grow = "random"``), and each of them with
+``learning.straight_through = true`` (``grad90st`` …). The dense reference is eqprop_fashion's
 dense baseline (``eventhorizon run eqprop_fashion``). Needs the data:
 ``apt-get install -y dataset-fashion-mnist``. About 4 minutes per 5-epoch run
 on a 2-core machine.
@@ -32,6 +33,9 @@ VARIANTS = {
     "grad98": ("darwin_sparse_98", []),
     "set98": ("darwin_sparse_98", ["--set", "plasticity.grow=random"]),
 }
+# The same with learning.straight_through (the nudge reaches saturated wrong outputs): suffix "st".
+VARIANTS.update({f"{name}st": (scenario, [*extra, "--set", "learning.straight_through=true"])
+                 for name, (scenario, extra) in list(VARIANTS.items())})
 
 
 def run_dir(out, variant, seed, epochs):
