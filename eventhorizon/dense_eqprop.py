@@ -57,7 +57,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from eventhorizon.checks import check_eps
-from eventhorizon.models import get_model
+from eventhorizon.models import check_straight_through, get_model
 
 __all__ = ["PhaseStats", "DenseEqProp", "init_params", "NUDGING_MODES"]
 
@@ -257,10 +257,7 @@ class DenseEqProp:
         if nudging not in NUDGING_MODES:
             raise ValueError(f"nudging must be one of {NUDGING_MODES}, got {nudging!r}")
         self.nudging = nudging
-        if straight_through and not self._rho.piecewise_linear:
-            raise ValueError(f"straight_through needs a clipped activation (hard_sigmoid or clipped_relu), "
-                             f"got {activation!r}")
-        self.straight_through = bool(straight_through)
+        self.straight_through = check_straight_through(activation, straight_through)
         self.learning_rates = self._check_learning_rates(learning_rates)
         if not (_is_real_number(momentum) and 0.0 <= momentum < 1.0):
             raise ValueError(f"momentum must be a number in [0, 1), got {momentum!r}")

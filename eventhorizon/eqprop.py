@@ -34,7 +34,7 @@ from eventhorizon.batch_settle import settle_batch, thread_pool
 from eventhorizon.checks import check_eps, settle_rule
 from eventhorizon.eqprop_rows import FREE, Nudge, _nudge_current, eqprop_rows
 from eventhorizon.learning import sgd_step
-from eventhorizon.models import get_model
+from eventhorizon.models import check_straight_through, get_model
 from eventhorizon.network import RateNetwork
 from eventhorizon.settle import settle
 from topology.generators import layered
@@ -125,12 +125,8 @@ class EqPropConfig:
             object.__setattr__(self, "epsilon", check_eps(self.epsilon))
         except ValueError:
             raise ValueError(f"epsilon must be a finite number > 0, got {self.epsilon!r}") from None
-        rho = get_model(self.activation)  # ValueError naming the activation and the choices
-        if not isinstance(self.straight_through, (bool, np.bool_)):
-            raise ValueError(f"straight_through must be true or false, got {self.straight_through!r}")
-        if self.straight_through and not rho.piecewise_linear:
-            raise ValueError(f"straight_through needs a clipped activation (hard_sigmoid or clipped_relu), "
-                             f"got {self.activation!r}")
+        get_model(self.activation)  # ValueError naming the activation and the choices
+        object.__setattr__(self, "straight_through", check_straight_through(self.activation, self.straight_through))
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"threads must be an integer >= 1, got {self.threads!r}")
         if not self.init_scale > 0:

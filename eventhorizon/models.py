@@ -12,7 +12,7 @@ import numpy as np
 
 from scheduler.jit import kernel
 
-__all__ = ["RateModel", "RATE_MODELS", "get_model"]
+__all__ = ["RateModel", "RATE_MODELS", "get_model", "check_straight_through"]
 
 TANH, HARD_SIGMOID, CLIPPED_RELU = 0, 1, 2
 CLIPPED_RELU_CAP = 6.0
@@ -82,6 +82,30 @@ def get_model(name):
         return RATE_MODELS[name]
     except (KeyError, TypeError):
         raise ValueError(f"activation must be one of {sorted(RATE_MODELS)}, got {name!r}") from None
+
+
+def check_straight_through(activation, straight_through):
+    """``straight_through`` as a bool; ValueError unless it is a bool and, when true, ``activation`` is a clip.
+
+    The straight-through nudge (:func:`eventhorizon.eqprop_rows._nudge_current`)
+    moves a saturated output to the edge of ρ's linear range, which only a
+    clipped ρ has.
+
+    Examples
+    --------
+    >>> check_straight_through("hard_sigmoid", True)
+    True
+    >>> check_straight_through("tanh", True)
+    Traceback (most recent call last):
+    ...
+    ValueError: straight_through needs a clipped activation (hard_sigmoid or clipped_relu), got 'tanh'
+    """
+    if not isinstance(straight_through, (bool, np.bool_)):
+        raise ValueError(f"straight_through must be true or false, got {straight_through!r}")
+    if straight_through and not get_model(activation).piecewise_linear:
+        raise ValueError(f"straight_through needs a clipped activation (hard_sigmoid or clipped_relu), "
+                         f"got {activation!r}")
+    return bool(straight_through)
 
 
 @kernel(inline=True)

@@ -32,7 +32,7 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from eventhorizon.models import RATE_MODELS
+from eventhorizon.models import RATE_MODELS, check_straight_through
 
 __all__ = ["ScenarioError", "Scenario", "load_scenario", "parse_scenario", "read_document", "apply_overrides",
            "dump_scenario", "bundled_scenarios", "resolve_scenario", "build_network", "build_inputs"]
@@ -334,9 +334,10 @@ class Scenario(_Section):
             raise ValueError(f"learning.learning_rates: needs one rate per weight layer "
                              f"({len(network.sizes) - 1} for sizes {network.sizes}), got "
                              f"{len(self.learning.learning_rates)}")
-        if self.learning.straight_through and network.activation == "tanh":
-            raise ValueError("learning.straight_through: needs a clipped network.activation (hard_sigmoid or "
-                             "clipped_relu), got 'tanh'")
+        try:
+            check_straight_through(network.activation, self.learning.straight_through)
+        except ValueError as exc:
+            raise ValueError(f"learning.straight_through: {exc} (network.activation)") from None
         if not isinstance(self.input, FashionMnistInput):
             raise ValueError("input.source: [learning] needs labelled data: input.source = 'fashion_mnist'")
         if self.learning.validation_samples >= self.learning.train_samples:

@@ -508,6 +508,8 @@ def _good():
         (lambda W, b, kw: kw.update(max_sweeps=0), ValueError, r"max_sweeps must be"),
         (lambda W, b, kw: kw.update(dtype=np.float16), ValueError, r"dtype must be"),
         (lambda W, b, kw: kw.update(on_nonconvergence="retry"), ValueError, r"on_nonconvergence must be"),
+        (lambda W, b, kw: kw.update(activation="tanh", straight_through=True), ValueError,
+         r"straight_through needs a clipped activation"),
     ],
 )
 def test_constructor_errors(mutate, exc, match):

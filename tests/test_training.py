@@ -196,7 +196,7 @@ BASE = {"network": {"generator": "layered", "sizes": [784, 8, 10], "feedback": T
      "learning.validation_samples: must be below learning.train_samples"),
     ({"learning": {"learning_rates": [0.1, 0.05], "validation_samples": -1}}, "learning.validation_samples"),
     ({"learning": {"learning_rates": [0.1, 0.05], "straight_through": True}},  # network.activation is tanh
-     "learning.straight_through: needs a clipped network.activation"),
+     "learning.straight_through: straight_through needs a clipped activation"),
 ])
 def test_learning_scenario_errors(change, fragment):
     with pytest.raises(ScenarioError, match=fragment.replace(".", r"\.").replace("=", "=")):
