@@ -293,25 +293,16 @@ def _settle_warm(net, st, q, clamp_ids, clamp_values, rule, max_updates, stats, 
     Needs exact keys (``net.exact_keys``), so that every key in ``q`` is the
     current ``|ρ(u) − x|`` of its neuron, and ``gap`` is still what
     :func:`_init_eval` set. Then the ``O(n)`` re-initialisation of
-    :func:`_settle` changes nothing and is skipped: the clamp changes are
-    delivered as there, and only the keys between the lowest and the highest
-    id they reached are recomputed (once, however many clamps changed), so
-    the states, counts and pop order are those of :func:`_settle` (tested).
+    :func:`_settle` changes nothing and is skipped: clamp changes refresh the
+    keys they touch as a neuron's broadcast does, and the states, counts and
+    pop order are those of :func:`_settle` (tested).
     """
-    lo, hi = st.u.shape[0], 0
-    syn = net.syn
     for m in range(clamp_ids.shape[0]):
         i = clamp_ids[m]
         d = clamp_values[m] - st.x[i]
         if d != 0:
             st.x[i] = clamp_values[m]
-            _count_input_broadcast(stats, counts, i, _deliver_u(net, st, i, d))
-            if syn.indptr[i + 1] > syn.indptr[i]:  # rows are sorted: the first and last targets bound the rest
-                lo = min(lo, np.int64(syn.indices[syn.indptr[i]]))
-                hi = max(hi, np.int64(syn.indices[syn.indptr[i + 1] - 1]) + 1)
-    for t in range(lo, hi):
-        q.keys[t] = _key(net, st, t)
-    _q_changed_range(q, lo, hi)
+            _count_input_broadcast(stats, counts, i, _deliver(net, st, q, i, d))
     return _pop_until_settled(net, st, q, rule, max_updates, stats, counts)
 
 
