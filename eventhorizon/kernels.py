@@ -209,15 +209,6 @@ def _init_eval(net, st):
             st.gap[i] = abs(_rho(net.activation, st.u[i]) - st.x[i])
 
 
-@kernel(inline=True)
-def _count_input_broadcast(stats, counts, i, n_ops):
-    stats[INPUT_SYNAPTIC_OPS] += n_ops
-    stats[SYNAPTIC_OPS] += n_ops
-    stats[QUEUE_OPS] += n_ops  # each target's key changes
-    stats[INPUT_BROADCASTS] += 1
-    counts[i] += 1
-
-
 @kernel(refcount=False)
 def _apply_boundary(net, st, bnd, stats, counts):
     """Broadcast clamp changes and inject currents (boundary events; keys are built after)."""
@@ -226,7 +217,12 @@ def _apply_boundary(net, st, bnd, stats, counts):
         d = bnd.clamp_values[m] - st.x[i]
         if d != 0:
             st.x[i] = bnd.clamp_values[m]
-            _count_input_broadcast(stats, counts, i, _deliver_u(net, st, i, d))
+            n_ops = _deliver_u(net, st, i, d)
+            stats[INPUT_SYNAPTIC_OPS] += n_ops
+            stats[SYNAPTIC_OPS] += n_ops
+            stats[QUEUE_OPS] += n_ops  # each target's key changes (applied in _init_keys)
+            stats[INPUT_BROADCASTS] += 1
+            counts[i] += 1
     for m in range(bnd.current_ids.shape[0]):
         st.u[bnd.current_ids[m]] += bnd.current_values[m]
         stats[QUEUE_OPS] += 1
@@ -283,32 +279,6 @@ def _settle(net, st, q, bnd, rule, max_updates, stats, counts):
     _init_eval(net, st)
     _apply_boundary(net, st, bnd, stats, counts)
     _init_keys(net, st, q)
-    return _pop_until_settled(net, st, q, rule, max_updates, stats, counts)
-
-
-@kernel(refcount=False)
-def _settle_warm(net, st, q, clamp_ids, clamp_values, rule, max_updates, stats, counts):
-    """:func:`_settle` with only clamp changes, continuing from the last ``_settle``/``_settle_warm`` on ``st``/``q``.
-
-    Needs exact keys (``net.exact_keys``), so that every key in ``q`` is the
-    current ``|ρ(u) − x|`` of its neuron, and ``gap`` is still what
-    :func:`_init_eval` set. Then the ``O(n)`` re-initialisation of
-    :func:`_settle` changes nothing and is skipped: clamp changes refresh the
-    keys they touch as a neuron's broadcast does, and the states, counts and
-    pop order are those of :func:`_settle` (tested).
-    """
-    for m in range(clamp_ids.shape[0]):
-        i = clamp_ids[m]
-        d = clamp_values[m] - st.x[i]
-        if d != 0:
-            st.x[i] = clamp_values[m]
-            _count_input_broadcast(stats, counts, i, _deliver(net, st, q, i, d))
-    return _pop_until_settled(net, st, q, rule, max_updates, stats, counts)
-
-
-@kernel(inline=True)
-def _pop_until_settled(net, st, q, rule, max_updates, stats, counts):
-    """Pop and update neurons until no key exceeds ``rule.eps`` (True) or ``max_updates`` are spent (False)."""
     updates = 0
     while True:
         j, key = _q_peek_max(q)

@@ -56,25 +56,13 @@ class _StreamOut(NamedTuple):
 
 @kernel(refcount=False)
 def _settle_stream(net, st, q, changes, rule, max_updates, out, counts, settled_before):
-    """Settle after each stimulus of ``changes`` in turn; returns whether the last one settled.
-
-    The first stimulus settled in a call builds the queue from the state
-    (:func:`~eventhorizon.kernels._settle`); with exact keys, the later ones
-    continue from it (:func:`~eventhorizon.kernels._settle_warm`: no
-    ``O(n)`` work per stimulus).
-    """
+    """Settle after each stimulus of ``changes`` in turn; returns whether the last one settled."""
     settled = settled_before
-    queue_built = False
     for k in range(changes.ptr.shape[0] - 1):
         p0, p1 = changes.ptr[k], changes.ptr[k + 1]
         if p1 > p0 or not settled:
-            if queue_built and net.exact_keys:
-                settled = K._settle_warm(net, st, q, changes.ids[p0:p1], changes.values[p0:p1], rule, max_updates,
-                                         out.stats[k], counts)
-            else:
-                bnd = K.Boundary(changes.ids[p0:p1], changes.values[p0:p1], _NO_IDS, _NO_VALUES)
-                settled = K._settle(net, st, q, bnd, rule, max_updates, out.stats[k], counts)
-                queue_built = True
+            bnd = K.Boundary(changes.ids[p0:p1], changes.values[p0:p1], _NO_IDS, _NO_VALUES)
+            settled = K._settle(net, st, q, bnd, rule, max_updates, out.stats[k], counts)
         out.settled[k] = settled
         for m in range(out.output_ids.shape[0]):
             out.outputs[k, m] = st.x[out.output_ids[m]]
