@@ -170,7 +170,7 @@ def _block_sortable_max(bits):
     return best
 
 
-@kernel(inline=True)
+@kernel(refcount=False)
 def _tq_refresh(q):
     """Recompute the maxima of dirty blocks."""
     bits = q.keys.view(np.int32)
@@ -182,7 +182,7 @@ def _tq_refresh(q):
     q.dirty_count[0] = 0
 
 
-@kernel(inline=True)
+@kernel(refcount=False)
 def _tq_peek_max(q):
     """Id with the largest key and that key; ``(-1, -inf)`` when empty.
 
