@@ -105,7 +105,10 @@ def _nudge_current(beta, target, x, u, activation, straight_through):
     """
     c = beta * np.float64(target - x)
     if straight_through and activation != TANH and x != target:
-        c -= np.float64(u) - np.float64(_rho(activation, np.float32(u)))
+        # the excess in float32 (exact near the bound): computed in float64, fast-math reassociation could turn
+        # β·err − (u − ρ(u)) into (β·err − u) + ρ(u) and lose a small β·err to cancellation
+        excess = np.float32(u) - _rho(activation, np.float32(u))
+        c -= np.float64(excess)
     return np.float32(c)
 
 

@@ -132,13 +132,15 @@ def test_bad_arguments_are_named(change, message):
 @given(beta=st.floats(-2.0, 2.0), target=st.sampled_from([0.0, 1.0]), u=st.floats(-10.0, 10.0, width=32),
        activation=st.sampled_from(["hard_sigmoid", "clipped_relu"]), straight_through=st.booleans())
 def test_nudge_current_matches_the_formula(beta, target, u, activation, straight_through):
-    """The output current against its definition in plain numpy: β(y − x), and −(u − ρ(u)) if wrong and flagged."""
+    """The output current against its definition in plain numpy: β(y − x), and −(u − ρ(u)) if wrong and flagged.
+
+    Float64 arithmetic on the float32 error ``y − x`` and excess ``u − ρ(u)``, rounded once to float32."""
     rho = get_model(activation)
     u = np.float32(u)
     x = rho(np.array([u], np.float32))[0]
-    expected = beta * (np.float64(target) - np.float64(x))
+    expected = beta * np.float64(np.float32(target) - x)  # the error in float32, as the outputs are
     if straight_through and x != target:
-        expected -= np.float64(u) - np.float64(x)
+        expected -= np.float64(u - x)  # float32 excess
     got = _nudge_current(beta, np.float32(target), x, u, rho.code, straight_through)
     assert got == np.float32(expected)
 
