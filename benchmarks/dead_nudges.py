@@ -20,6 +20,7 @@ import numpy as np
 
 from eventhorizon.batch_settle import settle_batch
 from eventhorizon.datasets import load_fashion_mnist
+from eventhorizon.eqprop_rows import _nudge_current
 from eventhorizon.modelfile import load_model
 
 
@@ -31,9 +32,8 @@ def dead_share(model, images, labels, straight_through):
     x, u = res.x[:, out], res.u[:, out]
     rho = model.network.model
     target = np.eye(out.size, dtype=np.float32)[labels]
-    current = model.config.beta * (target - x)
-    if straight_through:
-        current -= np.where(target != x, u - rho(u), 0)
+    current = np.array([_nudge_current(model.config.beta, t, xx, uu, rho.code, straight_through)
+                        for t, xx, uu in zip(target.ravel(), x.ravel(), u.ravel())], np.float32).reshape(x.shape)
     moved = np.abs(rho(u + current) - x) > model.config.epsilon  # what the kernel would broadcast
     wrong = x.argmax(1) != labels
     return 1 - wrong.mean(), float((~moved[wrong].any(1)).mean()) if wrong.any() else 0.0
