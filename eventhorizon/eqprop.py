@@ -193,7 +193,11 @@ class CandidateScore:
     def block(self, pre_lo, pre_hi, post_lo, post_hi):
         """Scores of every pair ``[pre_lo, pre_hi) × [post_lo, post_hi)`` as a dense matrix."""
         A, B = self.A, self.B
-        m = A[:, pre_lo:pre_hi].T @ A[:, post_lo:post_hi] - B[:, pre_lo:pre_hi].T @ B[:, post_lo:post_hi]
+        a_pre, b_pre = A[:, pre_lo:pre_hi], B[:, pre_lo:pre_hi]
+        if np.array_equal(a_pre, b_pre):  # clamped inputs: the same in both phases, so one product
+            m = a_pre.T @ (A[:, post_lo:post_hi] - B[:, post_lo:post_hi])
+        else:
+            m = a_pre.T @ A[:, post_lo:post_hi] - b_pre.T @ B[:, post_lo:post_hi]
         return m * (self.scale / max(1, A.shape[0]))
 
 
@@ -331,7 +335,9 @@ class EqPropModel:
     def candidate_scores(self, X, labels):
         """EqProp gradient estimate for *any* synapse, from one batch: a growth signal (GUIDE §3).
 
-        Runs the free and nudged phases on ``X`` (no update) and returns
+        Runs the free and nudged phases on ``X`` (no update; one compiled
+        :func:`~eventhorizon.eqprop_rows.eqprop_rows` call per thread, which
+        keeps each sample's two equilibria) and returns
         a :class:`CandidateScore`: ``score(pre, post)`` is the batch mean of ``(a_pre a_post − b_pre
         b_post)/(β_a − β_b)`` — what :func:`~eventhorizon.learning.accumulate_gradient`
         would give the synapse if it existed. Use with
@@ -347,13 +353,14 @@ class EqPropModel:
         (3, 2)
         """
         X, labels = self._check_batch(X, labels)
-        a_states, b_states = [], []
-        for x, label in zip(X, labels):
-            a, b, beta_b = self._nudged_pair(self.free_phase(x), self._one_hot(label), self.config.beta)
-            a_states.append(a.x.copy())
-            b_states.append(b.x.copy())
-        return CandidateScore(np.array(a_states, np.float64), np.array(b_states, np.float64),
-                              1.0 / (self.config.beta - beta_b))
+        cfg = self.config
+        symmetric = cfg.nudging == "symmetric"
+        nudge = Nudge(float(cfg.beta), -float(cfg.beta) if symmetric else 0.0, symmetric, cfg.straight_through)
+        chunks = np.array_split(np.arange(X.shape[0]), max(1, min(cfg.threads, X.shape[0])))
+        results = self._in_threads(lambda rows: self._rows(X[rows], labels[rows], nudge, keep_states=True), chunks)
+        return CandidateScore(np.concatenate([r.states_a for r in results]).astype(np.float64),
+                              np.concatenate([r.states_b for r in results]).astype(np.float64),
+                              1.0 / (nudge.beta_a - nudge.beta_b))
 
     # ------------------------------------------------------------------ phases
 
@@ -435,26 +442,35 @@ class EqPropModel:
         """
         opt = self._opt
         chunks = np.array_split(np.arange(X.shape[0]), min(self.config.threads, X.shape[0]))
-
-        def run(rows, grad_w, grad_b):
-            return eqprop_rows(self.network, X[rows], labels[rows], self.output_ids, nudge,
-                               rule=settle_rule(self.config.epsilon, 1.0), max_updates=self._max_updates,
-                               grad_w=grad_w, grad_b=grad_b)
-
-        buffers = self._chunk_buffers(len(chunks) - 1)
-        pool = thread_pool(len(buffers)) if buffers else None
-        futures = [pool.submit(run, c, gw, gb) for c, (gw, gb) in zip(chunks[1:], buffers)]
-        try:
-            first = run(chunks[0], opt.grad_w, opt.grad_b)
-        finally:
-            rest = [f.result() for f in futures]  # never leave a chunk running past the batch
-        results = [first] + rest
-        for gw, gb in buffers:
+        buffers = [(opt.grad_w, opt.grad_b)] + self._chunk_buffers(len(chunks) - 1)
+        results = self._in_threads(lambda job: self._rows(X[job[0]], labels[job[0]], nudge, *job[1]),
+                                   list(zip(chunks, buffers)))
+        for gw, gb in buffers[1:]:
             opt.grad_w += gw
             opt.grad_b += gb
             gw.fill(0)
             gb.fill(0)
         return self._batch_stats(labels, results)
+
+    def _rows(self, X, labels, nudge, grad_w=None, grad_b=None, keep_states=False):
+        """:func:`~eventhorizon.eqprop_rows.eqprop_rows` on some samples with this model's rule and budget."""
+        return eqprop_rows(self.network, X, labels, self.output_ids, nudge,
+                           rule=settle_rule(self.config.epsilon, 1.0), max_updates=self._max_updates,
+                           grad_w=grad_w, grad_b=grad_b, keep_states=keep_states)
+
+    @staticmethod
+    def _in_threads(run, jobs):
+        """``[run(job) for job in jobs]``, the first in the calling thread and the others on the pool at once.
+
+        Waits for every job before returning (or raising), so none runs past the call.
+        """
+        pool = thread_pool(len(jobs) - 1) if len(jobs) > 1 else None
+        futures = [pool.submit(run, job) for job in jobs[1:]]
+        try:
+            first = run(jobs[0])
+        finally:
+            rest = [f.result() for f in futures]
+        return [first] + rest
 
     def _chunk_buffers(self, count):
         """``count`` zeroed gradient accumulators ``(grad_w, grad_b)``, reused while the graph's size holds."""
@@ -478,17 +494,6 @@ class EqPropModel:
                           learning_ops=int(sum(r.learning_ops.sum() for r in results)),
                           free_updates=int(updates[:, FREE].sum()), nudged_updates=int(updates[:, FREE + 1:].sum()),
                           not_settled=int((~settled).sum()))
-
-    def _nudged_pair(self, free, y, beta):
-        """The learning rule's two equilibria after ``free``: ``(a, b, beta_b)``.
-
-        ``a`` is nudged with ``beta``; ``b`` is nudged with ``−beta``
-        (symmetric nudging) or is the free state itself (``beta_b = 0``).
-        """
-        a = self.nudged_phase(free, y, beta)
-        if self.config.nudging == "symmetric":
-            return a, self.nudged_phase(free, y, -beta), -beta
-        return a, free, 0.0
 
     # -------------------------------------------------------------- inference
 

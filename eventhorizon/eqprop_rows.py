@@ -53,6 +53,8 @@ class _Rows(NamedTuple):
     stats: np.ndarray  # int64[rows, 3, N_STATS], per phase (FREE, NUDGED_A, NUDGED_B)
     settled: np.ndarray  # bool[rows, 3]
     learning_ops: np.ndarray  # int64[rows]
+    states_a: np.ndarray  # float32[rows, n] (or [0, n]: not kept), the equilibrium nudged by beta_a
+    states_b: np.ndarray  # float32[rows, n] (or [0, n]), nudged by beta_b (or the free one)
 
 
 class _Scratch(NamedTuple):
@@ -73,6 +75,8 @@ class RowsResult(NamedTuple):
     stats: np.ndarray
     settled: np.ndarray
     learning_ops: np.ndarray
+    states_a: np.ndarray
+    states_b: np.ndarray
 
 
 @kernel
@@ -127,10 +131,11 @@ def _nudged(net, sc, q, rows, r, beta, straight_through, rule, max_updates, phas
 
 
 @kernel(refcount=False)
-def _eqprop_rows(net, q, rows, sc, nudge, rule, max_updates, grad_w, grad_b):
-    """Free phase, nudged phase(s) and gradient accumulation for each row in turn."""
+def _eqprop_rows(net, q, rows, sc, nudge, rule, max_updates, accumulate, grad_w, grad_b):
+    """Free phase, nudged phase(s) and (if ``accumulate``) gradient accumulation for each row in turn."""
     st = sc.st
     scale = np.float32(1.0 / (nudge.beta_a - nudge.beta_b))
+    keep = rows.states_a.shape[0] > 0
     for r in range(rows.inputs.shape[0]):
         K._copy(st.u, net.bias)  # cold start: u is the bias, every output 0
         st.x[:] = 0.0
@@ -144,9 +149,15 @@ def _eqprop_rows(net, q, rows, sc, nudge, rule, max_updates, grad_w, grad_b):
         if nudge.symmetric:
             K._copy(sc.a, st.x)
             _nudged(net, sc, q, rows, r, nudge.beta_b, nudge.straight_through, rule, max_updates, NUDGED_B)
-            rows.learning_ops[r] = _accumulate(net.syn, sc.a, st.x, net.free, scale, grad_w, grad_b)
+            b = st.x
         else:
-            rows.learning_ops[r] = _accumulate(net.syn, st.x, sc.free_x, net.free, scale, grad_w, grad_b)
+            K._copy(sc.a, st.x)
+            b = sc.free_x
+        if keep:
+            K._copy(rows.states_a[r], sc.a)
+            K._copy(rows.states_b[r], b)
+        if accumulate:
+            rows.learning_ops[r] = _accumulate(net.syn, sc.a, b, net.free, scale, grad_w, grad_b)
 
 
 def _new_scratch(n, n_out):
@@ -155,8 +166,8 @@ def _new_scratch(n, n_out):
                     np.zeros(n, np.int32))
 
 
-def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates, grad_w, grad_b,
-                scheduler="tournament"):
+def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates, grad_w=None, grad_b=None,
+                keep_states=False, scheduler="tournament"):
     """Run the EqProp phases of every sample and add its gradient estimate to ``grad_w``/``grad_b``.
 
     The caller (:meth:`~eventhorizon.eqprop.EqPropModel.train_batch`) has
@@ -173,16 +184,23 @@ def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates
     rule : eventhorizon.kernels.Rule
     max_updates : int
         Event budget of each phase.
-    grad_w : ndarray of float32, shape (network.graph.nnz,)
-    grad_b : ndarray of float32, shape (network.n,)
+    grad_w : ndarray of float32, shape (network.graph.nnz,), optional
+    grad_b : ndarray of float32, shape (network.n,), optional
         Accumulators, updated in place (row order, as the per-sample path).
+        Give both or neither (no gradient is accumulated then).
+    keep_states : bool
+        Also return the two equilibria of the learning rule per sample
+        (``states_a``, ``states_b``; what
+        :meth:`~eventhorizon.eqprop.EqPropModel.candidate_scores` scores).
     scheduler : {"tournament", "heap"}
 
     Returns
     -------
     RowsResult
         ``free_out`` (free-phase outputs), ``stats`` (rows × phase × the
-        kernel's counters), ``settled`` (rows × phase), ``learning_ops``.
+        kernel's counters), ``settled`` (rows × phase), ``learning_ops``,
+        and ``states_a``/``states_b`` (rows × neurons; 0 rows without
+        ``keep_states``).
 
     Examples
     --------
@@ -202,16 +220,21 @@ def eqprop_rows(network, inputs, labels, output_ids, nudge, *, rule, max_updates
                          f"got {inputs.dtype}{inputs.shape}")
     if labels.shape != (rows_n,) or labels.size and not 0 <= labels.min() <= labels.max() < n_out:
         raise ValueError(f"labels must be {rows_n} indices into the {n_out} outputs")
+    accumulate = grad_w is not None
+    if (grad_b is not None) != accumulate:
+        raise ValueError("grad_w and grad_b must be given together (or neither, to accumulate nothing)")
+    if not accumulate:
+        grad_w, grad_b = np.zeros(0, np.float32), np.zeros(0, np.float32)
     for name, arr, size in (("grad_w", grad_w, network.graph.nnz), ("grad_b", grad_b, network.n)):
-        if arr.dtype != np.float32 or arr.shape != (size,):
+        if accumulate and (arr.dtype != np.float32 or arr.shape != (size,)):
             raise ValueError(f"{name} must be float32 of shape ({size},), got {arr.dtype}{arr.shape}")
     if nudge.beta_a == nudge.beta_b:
         raise ValueError(f"the two nudges must differ, got beta_a = beta_b = {nudge.beta_a}")
     rows = _Rows(np.ascontiguousarray(inputs), labels.astype(np.int64), network.input_ids,
                  output_ids.astype(np.int32), np.zeros((rows_n, n_out), np.float32),
                  np.zeros((rows_n, 3, K.N_STATS), np.int64), np.ones((rows_n, 3), np.bool_),
-                 np.zeros(rows_n, np.int64))
+                 np.zeros(rows_n, np.int64), *np.zeros((2, rows_n if keep_states else 0, network.n), np.float32))
     nudge = Nudge(float(nudge.beta_a), float(nudge.beta_b), bool(nudge.symmetric), bool(nudge.straight_through))
     _eqprop_rows(net_arrays(network), new_queue(scheduler, network.n), rows, _new_scratch(network.n, n_out),
-                 nudge, rule, int(max_updates), grad_w, grad_b)
-    return RowsResult(rows.free_out, rows.stats, rows.settled, rows.learning_ops)
+                 nudge, rule, int(max_updates), accumulate, grad_w, grad_b)
+    return RowsResult(rows.free_out, rows.stats, rows.settled, rows.learning_ops, rows.states_a, rows.states_b)

@@ -19,10 +19,11 @@ from eventhorizon.models import get_model
 
 
 def reference(model, X, labels, beta_a, beta_b, symmetric):
-    """Per-sample path: gradients (float32, row order), free outputs and per-phase (ops, updates)."""
+    """Per-sample path: gradients (float32, row order), free outputs, per-phase (ops, updates), and the
+    learning rule's two equilibria (rows × (a, b) × neurons)."""
     gw = np.zeros(model.graph.nnz, np.float32)
     gb = np.zeros(model.graph.n, np.float32)
-    outs, counts = [], []
+    outs, counts, states = [], [], []
     for x, label in zip(X, labels):
         y = np.eye(model.n_classes, dtype=np.float32)[label]
         free = model.free_phase(x)
@@ -32,7 +33,8 @@ def reference(model, X, labels, beta_a, beta_b, symmetric):
         outs.append(free.x[model.output_ids])
         phases = (free, a, b) if symmetric else (free, a)
         counts.append([(r.stats.synaptic_ops, r.stats.neuron_updates) for r in phases])
-    return gw, gb, np.array(outs), counts
+        states.append((a.x, b.x))
+    return gw, gb, np.array(outs), counts, np.array(states)
 
 
 def model_and_batch(sizes, seed, rows, eps=1e-4, nudging="symmetric", straight_through=False):
@@ -63,7 +65,7 @@ def test_fused_rows_match_the_per_sample_path(sizes, seed, rows, beta, sign, sym
     model, X, labels = model_and_batch(sizes, seed, rows, straight_through=straight_through)
     beta_a = sign * beta
     beta_b = -beta_a if symmetric else 0.0
-    gw_ref, gb_ref, out_ref, counts_ref = reference(model, X, labels, beta_a, beta_b, symmetric)
+    gw_ref, gb_ref, out_ref, counts_ref, states_ref = reference(model, X, labels, beta_a, beta_b, symmetric)
     gw, gb, res = fused(model, X, labels, Nudge(beta_a, beta_b, symmetric, straight_through))
     np.testing.assert_array_equal(gw, gw_ref)
     np.testing.assert_array_equal(gb, gb_ref)
@@ -75,6 +77,14 @@ def test_fused_rows_match_the_per_sample_path(sizes, seed, rows, beta, sign, sym
         assert got == expected
     if not symmetric:
         assert not res.stats[:, NUDGED_B].any()
+    assert res.states_a.shape == (0, model.graph.n)
+    kept = eqprop_rows(model.network, X, labels, model.output_ids, Nudge(beta_a, beta_b, symmetric, straight_through),
+                       rule=settle_rule(model.config.epsilon, 1.0), max_updates=model._max_updates,
+                       keep_states=True)
+    np.testing.assert_array_equal(kept.states_a, states_ref[:, 0])
+    np.testing.assert_array_equal(kept.states_b, states_ref[:, 1])
+    np.testing.assert_array_equal(kept.stats, res.stats)
+    assert not kept.learning_ops.any()  # no accumulators given: no gradient work
 
 
 @pytest.mark.parametrize("nudging", NUDGING)
@@ -84,7 +94,7 @@ def test_train_batch_equals_sgd_on_the_per_sample_gradients(nudging):
     sign = np.random.default_rng(model.config.seed).choice((-1.0, 1.0)) if nudging == "random_sign" else 1.0
     beta_a = float(sign * model.config.beta)
     symmetric = nudging == "symmetric"
-    gw, gb, out, counts = reference(model, X, labels, beta_a, -beta_a if symmetric else 0.0, symmetric)
+    gw, gb, out, counts, _ = reference(model, X, labels, beta_a, -beta_a if symmetric else 0.0, symmetric)
     weights, bias = model.graph.weights.copy(), model.network.bias.copy()
     zeros_w, zeros_b = np.zeros_like(weights), np.zeros_like(bias)
     sgd_step(weights, zeros_w, gw, model._opt.lr_w, bias, zeros_b, gb, model._opt.lr_b, 0.0, 5)
@@ -117,6 +127,7 @@ def test_budget_overrun_is_reported_per_phase():
     (dict(grad_w=np.zeros(3, np.float32)), r"grad_w must be float32 of shape \("),
     (dict(grad_b=np.zeros(14, np.float64)), r"grad_b must be float32 of shape \(17,\)"),
     (dict(nudge=Nudge(0.5, 0.5, True)), "the two nudges must differ"),
+    (dict(grad_b=None), "grad_w and grad_b must be given together"),
 ])
 def test_bad_arguments_are_named(change, message):
     model, X, labels = model_and_batch((6, 8, 3), seed=1, rows=2)
