@@ -161,10 +161,11 @@ class _BlockScorer:
 @PROPS
 @given(graphs(), st.data())
 def test_grow_top_scores_is_the_same_for_arrays_callables_and_block_scorers(graph, data):
-    """Overlapping blocks too: a pair in two blocks is one candidate."""
+    """Overlapping blocks too (a pair in two blocks is one candidate), and disjoint ones (the dense-matrix path)."""
     n = graph.n
     blocks = [tuple(sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2)))
-                    + sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2)))) for _ in range(2)]
+                    + sorted(data.draw(st.lists(st.integers(0, n), min_size=2, max_size=2))))
+              for _ in range(data.draw(st.integers(1, 3)))]
     score = np.array(data.draw(st.lists(st.integers(-3, 3), min_size=n * n, max_size=n * n)), float).reshape(n, n)
     pool = missing_in(graph, blocks)
     k = data.draw(st.integers(0, len(pool)))

@@ -83,7 +83,11 @@ def prune_lowest_score(graph, score, k, eligible=None, one_direction=False):
     pre, post, mask = _eligible(graph, eligible, one_direction)
     candidates = np.flatnonzero(mask)
     k = _check_k(k, candidates.size)
-    chosen = candidates[np.argsort(score[candidates], kind="stable")[:k]]
+    values = score[candidates]
+    if 0 < k < candidates.size:  # only the k lowest and those tied with the k-th need sorting (in position order)
+        near = values <= np.partition(values, k - 1)[k - 1]
+        candidates, values = candidates[near], values[near]
+    chosen = candidates[np.argsort(values, kind="stable")[:k]]
     chosen.sort()
     return Deletions(pre[chosen], post[chosen])
 
@@ -236,27 +240,35 @@ def grow_random(graph, k, blocks, rng, weight=0.0, allow_self_loops=False):
     return _insertions(rng.choice(keys, size=k, replace=False), graph.n, weight)
 
 
-def _score_values(score, n):
-    """``block_values(block, pre, post)`` for a score given as a callable, an array or a block scorer."""
+def _score_matrix(score, n):
+    """``matrix(block)``, the dense score matrix of a block, for a block scorer or an ``(n, n)`` array; None
+    for a callable."""
     if hasattr(score, "block"):
-        def values(b, pre, post):
+        def matrix(b):
             m = np.asarray(score.block(*b))
             if m.shape != (b[1] - b[0], b[3] - b[2]):
                 raise ValueError(f"score.block{b} must return shape {(b[1] - b[0], b[3] - b[2])}, got {m.shape}")
-            return m[pre - b[0], post - b[2]]
-    elif callable(score):
-        def values(b, pre, post):
-            v = np.asarray(score(pre, post), dtype=np.float64)
-            if v.shape != pre.shape:
-                raise ValueError(f"score must give one non-NaN value per candidate ({pre.size}), got {v.shape}")
-            return v
-    else:
-        arr = np.asarray(score)
-        if arr.shape != (n, n):
-            raise ValueError(f"score must be a callable or an array of shape ({n}, {n}), got {arr.shape}")
+            return m
+        return matrix
+    if callable(score):
+        return None
+    arr = np.asarray(score)
+    if arr.shape != (n, n):
+        raise ValueError(f"score must be a callable or an array of shape ({n}, {n}), got {arr.shape}")
+    return lambda b: arr[b[0]:b[1], b[2]:b[3]]
 
-        def values(b, pre, post):
-            return arr[pre, post]
+
+def _score_values(score, n):
+    """``block_values(block, pre, post)`` for a score given as a callable, an array or a block scorer."""
+    matrix = _score_matrix(score, n)
+    if matrix is not None:
+        return lambda b, pre, post: matrix(b)[pre - b[0], post - b[2]]
+
+    def values(b, pre, post):
+        v = np.asarray(score(pre, post), dtype=np.float64)
+        if v.shape != pre.shape:
+            raise ValueError(f"score must give one non-NaN value per candidate ({pre.size}), got {v.shape}")
+        return v
     return values
 
 
@@ -289,17 +301,66 @@ def grow_top_scores(graph, k, blocks, score, weight=0.0, allow_self_loops=False)
     >>> grow_top_scores(g, 2, [(0, 3, 0, 3)], s).post.tolist()
     [2, 2]
     """
-    keys, values = _candidates(graph, blocks, allow_self_loops, _score_values(score, graph.n))
+    blocks = _check_blocks(blocks, graph.n)
+    matrix = _score_matrix(score, graph.n)
+    if matrix is not None and not _overlap(blocks):
+        keys, values, k = _top_in_matrices(graph, k, blocks, allow_self_loops, matrix)
+    else:
+        keys, values, k = _top_in_candidates(graph, k, blocks, allow_self_loops, _score_values(score, graph.n))
+    order = np.lexsort((keys, -values))[:k]
+    return _insertions(keys[order], graph.n, weight)
+
+
+def _nan_error(candidates):
+    return ValueError(f"score must give one non-NaN value per candidate ({candidates}); got NaN")
+
+
+def _top_in_candidates(graph, k, blocks, allow_self_loops, block_values):
+    """``(keys, |score|, k)`` of the candidates tied with or above the ``k``-th largest ``|score|``."""
+    keys, values = _candidates(graph, blocks, allow_self_loops, block_values)
     k = _check_k(k, keys.size)
     values = np.abs(np.asarray(values, dtype=np.float64))
     if np.isnan(values).any():
-        raise ValueError(f"score must give one non-NaN value per candidate ({keys.size}); got NaN")
-    if 0 < k < keys.size:  # keep the k largest and everything tied with the k-th, then order exactly
+        raise _nan_error(keys.size)
+    if 0 < k < keys.size:  # keep the k largest and everything tied with the k-th
         kth = -np.partition(-values, k - 1)[k - 1]
         near = np.flatnonzero(values >= kth)
         keys, values = keys[near], values[near]
-    order = np.lexsort((keys, -values))[:k]
-    return _insertions(keys[order], graph.n, weight)
+    return keys, values, k
+
+
+def _top_in_matrices(graph, k, blocks, allow_self_loops, matrix):
+    """What :func:`_top_in_candidates` gives, from each block's dense score matrix (blocks must not overlap).
+
+    Existing synapses (and the diagonal) are marked −1 in ``|score|``, so no
+    list of the missing pairs is built: only those near the top get keys.
+    """
+    pre, post = graph.pre_ids(), graph.indices.astype(np.int64)
+    flats = [np.zeros(0)]
+    for b in blocks:
+        lo_a, hi_a, lo_b, hi_b = b
+        m = np.abs(np.asarray(matrix(b), np.float64))
+        inside = _in_block(b, pre, post)
+        m[pre[inside] - lo_a, post[inside] - lo_b] = -1.0
+        if not allow_self_loops:
+            diag = np.arange(max(lo_a, lo_b), min(hi_a, hi_b), dtype=np.int64)
+            m[diag - lo_a, diag - lo_b] = -1.0
+        flats.append(m.ravel())
+    flat = np.concatenate(flats)
+    nan = np.isnan(flat)
+    available = int(np.count_nonzero(flat >= 0)) + int(nan.sum())
+    if nan.any():
+        raise _nan_error(available)
+    k = _check_k(k, available)
+    kth = -np.partition(-flat, k - 1)[k - 1] if k else np.inf
+    near = np.flatnonzero(flat >= max(kth, 0.0))
+    starts = np.cumsum([0] + [(b[1] - b[0]) * (b[3] - b[2]) for b in blocks])
+    which = np.searchsorted(starts, near, side="right") - 1
+    table = np.array(blocks, np.int64).reshape(-1, 4)
+    width = table[which, 3] - table[which, 2]
+    local = near - starts[which]
+    keys = (local // width + table[which, 0]) * graph.n + local % width + table[which, 2]
+    return keys, flat[near], k
 
 
 def budget_for_density(nnz, capacity, target_density, rewire_fraction=0.0):
