@@ -39,7 +39,7 @@ from eventhorizon.network import RateNetwork
 from eventhorizon.settle import settle
 from topology.generators import layered
 
-__all__ = ["EqPropConfig", "EqPropModel", "BatchStats", "CandidateScore", "NUDGING"]
+__all__ = ["EqPropConfig", "EqPropModel", "BatchStats", "CandidateScore", "StateWindow", "NUDGING"]
 
 NUDGING = ("symmetric", "positive", "random_sign")
 
@@ -178,27 +178,85 @@ class _Optimizer:
 class CandidateScore:
     """Batch-mean EqProp gradient ``(a_i a_j − b_i b_j)/(β_a − β_b)`` of any pair, from settled states.
 
-    ``A``/``B`` hold one settled state per row (the two nudged phases).
-    Call it with ``(pre, post)`` index arrays, or ask for a whole block as
-    a matrix product (what :func:`topology.rules.grow_top_scores` uses).
+    ``A``/``B`` hold one settled state per row (the two nudged phases) and
+    ``scale`` is ``1/(β_a − β_b)``: one number, or one per row (rows nudged
+    with different signs). Call it with ``(pre, post)`` index arrays, or ask
+    for a whole block as a matrix product (what
+    :func:`topology.rules.grow_top_scores` uses).
+
+    Examples
+    --------
+    >>> A, B = np.array([[1.0, 0.5], [1.0, 0.7]]), np.array([[1.0, 0.3], [1.0, 0.1]])
+    >>> score = CandidateScore(A, B, [2.0, -2.0])
+    >>> round(float(score(np.array([0]), np.array([1]))[0]), 6)    # mean of 2·(0.5 − 0.3) and −2·(0.7 − 0.1)
+    -0.4
+    >>> score.block(0, 1, 1, 2).round(6).tolist()
+    [[-0.4]]
     """
 
     def __init__(self, A, B, scale):
-        self.A, self.B, self.scale = A, B, float(scale)
+        self.A, self.B = A, B
+        self.scale = np.broadcast_to(np.asarray(scale, np.float64), (A.shape[0],))[:, None]
 
     def __call__(self, pre, post):
         pre, post = np.asarray(pre, np.int64), np.asarray(post, np.int64)
-        return (self.A[:, pre] * self.A[:, post] - self.B[:, pre] * self.B[:, post]).mean(axis=0) * self.scale
+        return ((self.A[:, pre] * self.A[:, post] - self.B[:, pre] * self.B[:, post]) * self.scale).mean(axis=0)
 
     def block(self, pre_lo, pre_hi, post_lo, post_hi):
         """Scores of every pair ``[pre_lo, pre_hi) × [post_lo, post_hi)`` as a dense matrix."""
-        A, B = self.A, self.B
+        A, B, scale = self.A, self.B, self.scale
         a_pre, b_pre = A[:, pre_lo:pre_hi], B[:, pre_lo:pre_hi]
-        if np.array_equal(a_pre, b_pre):  # clamped inputs: the same in both phases, so one product
-            m = a_pre.T @ (A[:, post_lo:post_hi] - B[:, post_lo:post_hi])
+        clamped = np.array_equal(a_pre, b_pre)  # inputs: the same in both phases, so one product
+        if A.shape[0] and (scale != scale[0]).any():  # rows nudged with either sign: scale the rows first
+            a_pre, b_pre, after = a_pre * scale, b_pre * scale, 1.0
         else:
-            m = a_pre.T @ A[:, post_lo:post_hi] - b_pre.T @ B[:, post_lo:post_hi]
-        return m * (self.scale / max(1, A.shape[0]))
+            after = float(scale[0, 0]) if A.shape[0] else 0.0
+        a_post, b_post = A[:, post_lo:post_hi], B[:, post_lo:post_hi]
+        m = a_pre.T @ (a_post - b_post) if clamped else a_pre.T @ a_post - b_pre.T @ b_post
+        return m * (after / max(1, A.shape[0]))
+
+
+class StateWindow:
+    """The learning rule's two equilibria of the last ``capacity`` training samples, for the growth score.
+
+    Pass it to :meth:`EqPropModel.train_batch` as ``keep``: the states that
+    training settles anyway are kept (no extra settling), and :meth:`score`
+    turns them into a :class:`CandidateScore`.
+
+    Examples
+    --------
+    >>> window = StateWindow(3)
+    >>> window.add(np.ones((2, 4), np.float32), np.zeros((2, 4), np.float32), 2.0)
+    >>> window.add(np.ones((2, 4), np.float32), np.ones((2, 4), np.float32), -2.0)
+    >>> len(window), window.score().A.shape                # the oldest row is gone
+    (3, (3, 4))
+    """
+
+    def __init__(self, capacity):
+        self.capacity = int(capacity)
+        self.clear()
+
+    def clear(self):
+        """Forget every kept state (e.g. at the start of an epoch, so a resumed run scores the same)."""
+        self._rows = []  # (A, B, scale) per batch, oldest first
+
+    def __len__(self):
+        """How many samples :meth:`score` uses (at most ``capacity``)."""
+        return min(self.capacity, self._kept())
+
+    def _kept(self):
+        return sum(r[0].shape[0] for r in self._rows)
+
+    def add(self, A, B, scale):
+        """Keep the rows of ``A``/``B`` (one sample each) nudged with ``scale = 1/(β_a − β_b)``."""
+        self._rows.append((A, B, np.full(A.shape[0], float(scale))))
+        while self._kept() - self._rows[0][0].shape[0] >= self.capacity:  # the oldest batch is not needed
+            self._rows.pop(0)
+
+    def score(self):
+        """A :class:`CandidateScore` of the last ``capacity`` kept samples."""
+        A, B, scale = (np.concatenate([r[i] for r in self._rows])[-self.capacity:] for i in range(3))
+        return CandidateScore(A.astype(np.float64), B.astype(np.float64), scale)
 
 
 class EqPropModel:
@@ -402,7 +460,7 @@ class EqPropModel:
             raise ValueError(f"labels must lie in [0, {self.n_classes}), got [{labels.min()}, {labels.max()}]")
         return X, labels
 
-    def train_batch(self, X, labels):
+    def train_batch(self, X, labels, keep=None):
         """One mini-batch: free and nudged phases per sample, then one SGD step.
 
         The phases and the gradient accumulation of a chunk of samples run in
@@ -410,6 +468,14 @@ class EqPropModel:
         which gives what :meth:`free_phase`, :meth:`nudged_phase` and
         :func:`~eventhorizon.learning.accumulate_gradient` give sample by
         sample; with ``threads > 1`` the chunks run concurrently.
+
+        Parameters
+        ----------
+        X : ndarray, shape (samples, n_inputs)
+        labels : ndarray of int, shape (samples,)
+        keep : StateWindow, optional
+            Receives each sample's two equilibria (for gradient growth without
+            settling again).
 
         Returns
         -------
@@ -424,7 +490,7 @@ class EqPropModel:
         symmetric = cfg.nudging == "symmetric"
         nudge = Nudge(beta, -beta if symmetric else 0.0, symmetric, cfg.straight_through)
         start = time.perf_counter()
-        stats = self._phases(X, labels, nudge)
+        stats = self._phases(X, labels, nudge, keep)
         stats.phases_seconds = time.perf_counter() - start
         start = time.perf_counter()
         sgd_step(self.graph.weights, opt.velocity_w, opt.grad_w, opt.lr_w, self.network.bias, opt.velocity_b,
@@ -432,7 +498,7 @@ class EqPropModel:
         stats.update_seconds = time.perf_counter() - start
         return stats
 
-    def _phases(self, X, labels, nudge):
+    def _phases(self, X, labels, nudge, keep=None):
         """Phases and gradients of every sample, in ``config.threads`` chunks; their BatchStats.
 
         The first chunk accumulates straight into the optimizer's gradients,
@@ -443,8 +509,12 @@ class EqPropModel:
         opt = self._opt
         chunks = np.array_split(np.arange(X.shape[0]), min(self.config.threads, X.shape[0]))
         buffers = [(opt.grad_w, opt.grad_b)] + self._chunk_buffers(len(chunks) - 1)
-        results = self._in_threads(lambda job: self._rows(X[job[0]], labels[job[0]], nudge, *job[1]),
+        results = self._in_threads(lambda job: self._rows(X[job[0]], labels[job[0]], nudge, *job[1],
+                                                          keep_states=keep is not None),
                                    list(zip(chunks, buffers)))
+        if keep is not None:
+            keep.add(np.concatenate([r.states_a for r in results]), np.concatenate([r.states_b for r in results]),
+                     1.0 / (nudge.beta_a - nudge.beta_b))
         for gw, gb in buffers[1:]:
             opt.grad_w += gw
             opt.grad_b += gb

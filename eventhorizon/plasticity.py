@@ -56,7 +56,7 @@ def rewire_fraction_at(section, progress):
     return section.rewire_fraction * schedule_factor(section.rewire_schedule, progress, section.stop_after)
 
 
-def plasticity_step(model, section, X, labels, seed, fraction=None):
+def plasticity_step(model, section, X, labels, seed, fraction=None, score=None):
     """Prune ``rewire_fraction`` of the synapses by magnitude and grow as many, keeping the density.
 
     With ``section.budget == "global"`` the smallest ``|W|`` of the whole
@@ -75,6 +75,9 @@ def plasticity_step(model, section, X, labels, seed, fraction=None):
         Seeds random regrowth (e.g. ``[seed, epoch, step]``, so a resumed run repeats it).
     fraction : float, optional
         Fraction rewired (default ``section.rewire_fraction``; see :func:`rewire_fraction_at`).
+    score : eventhorizon.eqprop.CandidateScore, optional
+        The gradient growth score, if already at hand (e.g. from a
+        :class:`~eventhorizon.eqprop.StateWindow`); else it is measured on ``X``.
 
     Returns
     -------
@@ -100,8 +103,9 @@ def plasticity_step(model, section, X, labels, seed, fraction=None):
     budgets = [_budget(model.graph, group, fraction) for group in groups]
     for group, (prune, _) in zip(groups, budgets):
         model.rewire(deletes=prune_smallest(model.graph, prune, in_blocks(model.graph, group), one_direction=True))
-    score = None
-    if section.grow == "gradient":
+    if section.grow != "gradient":
+        score = None
+    elif score is None:
         k = section.score_samples
         score = model.candidate_scores(X[:k], labels[:k])
     rng = np.random.default_rng(list(seed))

@@ -264,6 +264,11 @@ class PlasticitySection(_Section):
         "gradient", description="which missing synapses come: largest local EqProp gradient "
                                 "(a_i a_j − b_i b_j)/Δβ on score_samples samples, or uniformly at random (SET)")
     score_samples: int = Field(20, gt=0, description="training samples used for the gradient growth score")
+    score_from: Literal["fresh", "training"] = Field(
+        "fresh", description="the gradient score's equilibria: fresh, the next score_samples training samples "
+                             "settled again with the current weights; training, those the last score_samples "
+                             "samples of this epoch were trained with (kept, not settled again: a step costs "
+                             "only the scoring product)")
     snapshot_every: int = Field(10, gt=0, description="save the topology (topology/snapshot_NNNNN.npz, with networkx "
                                                       "metrics) before training, every N plasticity steps and at the "
                                                       "end")

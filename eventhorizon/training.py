@@ -26,12 +26,13 @@ weights an uninterrupted one would.
 
 import json
 import time
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 
 from eventhorizon import __version__
-from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel
+from eventhorizon.eqprop import BatchStats, EqPropConfig, EqPropModel, StateWindow
 from eventhorizon.learning import schedule_factor
 from eventhorizon.modelfile import load_model, save_model
 from eventhorizon.plasticity import SnapshotRecorder, plasticity_step, rewire_fraction_at
@@ -203,20 +204,24 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress, recorder=None, 
     steps = []
     plasticity = run.scenario.plasticity
 
+    window = _state_window(plasticity)  # the equilibria training settles, kept for the growth score
+
     def rewire(number, next_start):
         if plasticity is None or number % plasticity.every_batches != 0:
             return
         fraction = rewire_fraction_at(plasticity, (epoch + min(next_start, n) / n) / run.scenario.run.epochs)
         if fraction > 0:
             idx = order[np.arange(next_start, next_start + plasticity.score_samples) % n]
+            score = window.score() if window is not None else None
             steps.append(plasticity_step(model, plasticity, X[idx], y[idx], [model.config.seed, epoch, number],
-                                         fraction=fraction))
+                                         fraction=fraction, score=score))
             step = steps_before + len(steps)
             if recorder is not None and recorder.due(step):
                 seen = min(next_start, n)
                 recorder.record(model.graph, step, epoch + seen / n, epoch * n + seen)
 
-    event_run = _run_batches(model.train_batch, X, y, order, bs, flag, progress, label + " event", rewire)
+    train_batch = model.train_batch if window is None else partial(model.train_batch, keep=window)
+    event_run = _run_batches(train_batch, X, y, order, bs, flag, progress, label + " event", rewire)
     if event_run is None:
         return None
     event = BatchStats()
@@ -237,6 +242,16 @@ def _train_epoch(run, model, dense, data, epoch, flag, progress, recorder=None, 
         entry["dense_epoch_seconds"] = dense_run[1]
         entry["wall_ratio_event_over_dense"] = event_run[1] / max(dense_run[1], 1e-12)
     return entry
+
+
+def _state_window(plasticity):
+    """An empty :class:`~eventhorizon.eqprop.StateWindow` where gradient growth scores what training settled.
+
+    A new one each epoch, so a run resumed at an epoch scores the same samples.
+    """
+    if plasticity is None or plasticity.grow != "gradient" or plasticity.score_from != "training":
+        return None
+    return StateWindow(plasticity.score_samples)
 
 
 def _evaluate(entry, model, dense, data):

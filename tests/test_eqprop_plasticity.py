@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from eventhorizon.eqprop import EqPropConfig, EqPropModel
+from eventhorizon.eqprop import EqPropConfig, EqPropModel, StateWindow
 from eventhorizon.learning import accumulate_gradient
 from eventhorizon.modelfile import load_model, save_model
 from topology.dynamic import Deletions, Insertions
@@ -185,3 +185,33 @@ def test_global_budget_moves_synapses_between_blocks():
     after = block_counts(model)
     assert sum(after) == sum(before) and out["pruned"] == round(0.3 * sum(before))
     assert after[1] < before[1]
+
+
+@pytest.mark.parametrize("nudging", ["symmetric", "random_sign"])
+def test_state_window_scores_what_training_settled(nudging):
+    """train_batch(keep=window) keeps the equilibria it trained with: those candidate_scores settles on the same
+    samples with the weights before the step; under random_sign each row keeps the scale of its batch's sign."""
+    cfg = EqPropConfig(sizes=SIZES, learning_rates=(0.2, 0.1), batch_size=4, nudging=nudging, seed=5)
+    X, labels = data(seed=6, n=12)
+    model, window = EqPropModel(cfg, graph=sparse_model().graph), StateWindow(6)
+    scales = []
+    for s in range(0, 12, 4):
+        g = model.graph
+        before = EqPropModel(cfg, graph=type(g)(g.indptr, g.indices, g.weights.copy(), g.n),
+                             bias=model.network.bias.copy())
+        fresh = before.candidate_scores(X[s:s + 4], labels[s:s + 4])  # nudged with +beta
+        model.train_batch(X[s:s + 4], labels[s:s + 4], keep=window)
+        kept = window.score()
+        scales.append(float(kept.scale[-1, 0]))
+        if scales[-1] > 0:  # this batch was nudged with +beta too
+            np.testing.assert_array_equal(kept.A[-4:], fresh.A)
+            np.testing.assert_array_equal(kept.B[-4:], fresh.B)
+            np.testing.assert_allclose(kept.scale[-4:, 0], fresh.scale[:, 0])
+    score = window.score()
+    assert len(window) == 6 and score.A.shape == (6, model.graph.n)
+    np.testing.assert_array_equal(score.scale[:, 0], np.repeat(scales[-2:], [2, 4]))
+    assert nudging == "symmetric" or len(set(scales)) == 2  # both signs, so the rows are scaled apart
+    assert {abs(v) for v in scales} == {1 / (2 * cfg.beta) if nudging == "symmetric" else 1 / cfg.beta}
+    pre, post = np.meshgrid(np.arange(0, 6), np.arange(6, 11), indexing="ij")
+    np.testing.assert_allclose(score.block(0, 6, 6, 11), score(pre.ravel(), post.ravel()).reshape(pre.shape),
+                               rtol=1e-10, atol=1e-12)

@@ -279,9 +279,10 @@ snapshot_every = 3
 """
 
 
-@pytest.mark.parametrize("grow", ["gradient", "random"])
-def test_plasticity_holds_density_and_resumes_identically(tmp_path, data_dir, grow):
-    text = PLASTIC.format(data=data_dir, epochs=6, train=200, dense="false", schedule="constant", grow=grow)
+@pytest.mark.parametrize("grow, extra", [("gradient", ""), ("gradient", 'score_from = "training"\n'),
+                                         ("random", "")])
+def test_plasticity_holds_density_and_resumes_identically(tmp_path, data_dir, grow, extra):
+    text = PLASTIC.format(data=data_dir, epochs=6, train=200, dense="false", schedule="constant", grow=grow) + extra
     path = tmp_path / "plastic.toml"
     path.write_text(text, encoding="utf-8")
     whole = tmp_path / "whole"
