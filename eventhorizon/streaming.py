@@ -16,8 +16,9 @@ and counts of calling :func:`~eventhorizon.settle.settle` in a loop with
 work. A stimulus with no changed input after a settled one does no work at
 all (the state is already a fixed point to ε).
 
-:func:`frame_changes` turns whole frames into the sparse changes the kernel
-reads.
+:meth:`StreamSettler.settle_frames` takes whole frames and finds the changed
+inputs inside the kernel (:func:`_settle_frames`); :func:`frame_changes` turns
+frames into the sparse changes :meth:`StreamSettler.settle_changes` reads.
 """
 
 from dataclasses import dataclass
@@ -54,6 +55,13 @@ class _StreamOut(NamedTuple):
     output_ids: np.ndarray  # int32[n_out]
 
 
+@kernel(inline=True)
+def _record(out, k, st, settled):
+    out.settled[k] = settled
+    for m in range(out.output_ids.shape[0]):
+        out.outputs[k, m] = st.x[out.output_ids[m]]
+
+
 @kernel(refcount=False)
 def _settle_stream(net, st, q, changes, rule, max_updates, out, counts, settled_before):
     """Settle after each stimulus of ``changes`` in turn; returns whether the last one settled."""
@@ -63,9 +71,28 @@ def _settle_stream(net, st, q, changes, rule, max_updates, out, counts, settled_
         if p1 > p0 or not settled:
             bnd = K.Boundary(changes.ids[p0:p1], changes.values[p0:p1], _NO_IDS, _NO_VALUES)
             settled = K._settle(net, st, q, bnd, rule, max_updates, out.stats[k], counts)
-        out.settled[k] = settled
-        for m in range(out.output_ids.shape[0]):
-            out.outputs[k, m] = st.x[out.output_ids[m]]
+        _record(out, k, st, settled)
+    return settled
+
+
+@kernel(refcount=False)
+def _settle_frames(net, st, q, frames, input_ids, rule, max_updates, out, changed, counts, settled_before):
+    """Settle after each row of ``frames`` (one value per input) in turn; returns whether the last one settled.
+
+    ``changed[k]`` gets how many inputs frame ``k`` changes. The whole frame is
+    the boundary: an unchanged input's difference is 0, so it does not broadcast.
+    """
+    settled = settled_before
+    for k in range(frames.shape[0]):
+        frame = frames[k]
+        m = 0
+        for p in range(input_ids.shape[0]):
+            m += frame[p] != st.x[input_ids[p]]
+        changed[k] = m
+        if m > 0 or not settled:
+            bnd = K.Boundary(input_ids, frame, _NO_IDS, _NO_VALUES)
+            settled = K._settle(net, st, q, bnd, rule, max_updates, out.stats[k], counts)
+        _record(out, k, st, settled)
     return settled
 
 
@@ -238,7 +265,12 @@ class StreamSettler:
             raise ValueError(f"frames must have shape (k, {net.n_inputs}), got {frames.shape}")
         if not np.all(np.isfinite(frames)):
             raise ValueError("frames must be finite (found NaN or inf)")
-        return self._run(frame_changes(frames, self.inputs, net.input_ids))
+        frames = np.ascontiguousarray(frames)
+        changed = np.zeros(frames.shape[0], np.int64)
+        out = self._new_out(frames.shape[0])
+        self._settled = bool(_settle_frames(net_arrays(net), self._arrays, self._queue, frames, net.input_ids,
+                                            self._rule, self.max_updates, out, changed, self._counts, self._settled))
+        return self._result(out, changed)
 
     def settle_changes(self, changes):
         """Settle after each stimulus of sparse input changes in turn.
@@ -268,10 +300,15 @@ class StreamSettler:
         return self._run(Changes(ptr, ids.astype(np.int32), values))
 
     def _run(self, changes):
-        k = changes.ptr.shape[0] - 1
-        stats = np.zeros((k, K.N_STATS), np.int64)
-        out = _StreamOut(stats, np.zeros(k, np.bool_), np.zeros((k, self.output_ids.size), np.float32),
-                         self.output_ids)
+        out = self._new_out(changes.ptr.shape[0] - 1)
         self._settled = bool(_settle_stream(net_arrays(self.network), self._arrays, self._queue, changes, self._rule,
                                             self.max_updates, out, self._counts, self._settled))
-        return StreamResult(stats[:, _STATS_ORDER], out.settled, out.outputs, np.diff(changes.ptr))
+        return self._result(out, np.diff(changes.ptr))
+
+    def _new_out(self, k):
+        return _StreamOut(np.zeros((k, K.N_STATS), np.int64), np.zeros(k, np.bool_),
+                          np.zeros((k, self.output_ids.size), np.float32), self.output_ids)
+
+    @staticmethod
+    def _result(out, changed):
+        return StreamResult(out.stats[:, _STATS_ORDER], out.settled, out.outputs, changed)
