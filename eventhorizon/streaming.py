@@ -75,22 +75,35 @@ def _settle_stream(net, st, q, changes, rule, max_updates, out, counts, settled_
     return settled
 
 
-@kernel(refcount=False)
-def _settle_frames(net, st, q, frames, input_ids, rule, max_updates, out, changed, counts, settled_before):
-    """Settle after each row of ``frames`` (one value per input) in turn; returns whether the last one settled.
+class _Frames(NamedTuple):
+    """Whole frames for :func:`_settle_frames`, and where their changed inputs go."""
 
-    ``changed[k]`` gets how many inputs frame ``k`` changes. The whole frame is
-    the boundary: an unchanged input's difference is 0, so it does not broadcast.
+    frames: np.ndarray  # float32[k, n_inputs]
+    input_ids: np.ndarray  # int32[n_inputs]
+    changed: np.ndarray  # int64[k], out: inputs each frame changed
+    ids: np.ndarray  # int32[n_inputs], scratch: one frame's changed input ids
+    values: np.ndarray  # float32[n_inputs], scratch: their new values
+
+
+@kernel(refcount=False)
+def _settle_frames(net, st, q, fr, rule, max_updates, out, counts, settled_before):
+    """Settle after each row of ``fr.frames`` (one value per input) in turn; returns whether the last one settled.
+
+    Each frame's inputs that differ from the clamped values become its boundary events, as
+    :func:`frame_changes` would list them.
     """
     settled = settled_before
-    for k in range(frames.shape[0]):
-        frame = frames[k]
+    for k in range(fr.frames.shape[0]):
+        frame = fr.frames[k]
         m = 0
-        for p in range(input_ids.shape[0]):
-            m += frame[p] != st.x[input_ids[p]]
-        changed[k] = m
+        for p in range(fr.input_ids.shape[0]):
+            if frame[p] != st.x[fr.input_ids[p]]:
+                fr.ids[m] = fr.input_ids[p]
+                fr.values[m] = frame[p]
+                m += 1
+        fr.changed[k] = m
         if m > 0 or not settled:
-            bnd = K.Boundary(input_ids, frame, _NO_IDS, _NO_VALUES)
+            bnd = K.Boundary(fr.ids[:m], fr.values[:m], _NO_IDS, _NO_VALUES)
             settled = K._settle(net, st, q, bnd, rule, max_updates, out.stats[k], counts)
         _record(out, k, st, settled)
     return settled
@@ -265,12 +278,12 @@ class StreamSettler:
             raise ValueError(f"frames must have shape (k, {net.n_inputs}), got {frames.shape}")
         if not np.all(np.isfinite(frames)):
             raise ValueError("frames must be finite (found NaN or inf)")
-        frames = np.ascontiguousarray(frames)
-        changed = np.zeros(frames.shape[0], np.int64)
+        fr = _Frames(np.ascontiguousarray(frames), net.input_ids, np.zeros(frames.shape[0], np.int64),
+                     np.empty(net.n_inputs, np.int32), np.empty(net.n_inputs, np.float32))
         out = self._new_out(frames.shape[0])
-        self._settled = bool(_settle_frames(net_arrays(net), self._arrays, self._queue, frames, net.input_ids,
-                                            self._rule, self.max_updates, out, changed, self._counts, self._settled))
-        return self._result(out, changed)
+        self._settled = bool(_settle_frames(net_arrays(net), self._arrays, self._queue, fr, self._rule,
+                                            self.max_updates, out, self._counts, self._settled))
+        return self._result(out, fr.changed)
 
     def settle_changes(self, changes):
         """Settle after each stimulus of sparse input changes in turn.
