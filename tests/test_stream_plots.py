@@ -273,7 +273,7 @@ def test_time_per_frame_in_microseconds_with_medians(tmp_path):
     texts = legend_texts(ax)
     assert texts[0].startswith(f"event-driven: median {np.median(expected):.3g} µs, mean {expected.mean():.3g} µs")
     assert "warm dense, plain: median 800 µs" in texts[1]
-    assert "warm dense, input hoisted: median 200 µs" in texts[2]
+    assert "warm dense, input hoisted, compiled: median 200 µs" in texts[2]
     assert "chunk" in ax.get_legend().get_title().get_text()
 
 
