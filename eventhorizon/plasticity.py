@@ -59,6 +59,10 @@ def rewire_fraction_at(section, progress):
 def plasticity_step(model, section, X, labels, seed, fraction=None, score=None):
     """Prune ``rewire_fraction`` of the synapses by magnitude and grow as many, keeping the density.
 
+    With ``section.regrow_pruned`` false, only pairs that were missing before
+    the step may grow, so a synapse just pruned is not grown again at once
+    (with its weight reset to 0) and the step rewires its whole budget.
+
     With ``section.budget == "global"`` the smallest ``|W|`` of the whole
     network go and the new synapses may land in any layer-to-layer block;
     with ``"per_block"`` (RigL) each block that has missing synapses rewires
@@ -101,6 +105,9 @@ def plasticity_step(model, section, X, labels, seed, fraction=None, score=None):
     fraction = section.rewire_fraction if fraction is None else fraction
     groups = [blocks] if section.budget == "global" else [[b] for b in blocks]
     budgets = [_budget(model.graph, group, fraction) for group in groups]
+    g = model.graph  # its pairs (copied: edits may reuse arrays) bound the growth without regrow_pruned
+    unpruned = g if getattr(section, "regrow_pruned", True) else type(g)(g.indptr.copy(), g.indices.copy(),
+                                                                          g.weights.copy(), g.n)
     for group, (prune, _) in zip(groups, budgets):
         model.rewire(deletes=prune_smallest(model.graph, prune, in_blocks(model.graph, group), one_direction=True))
     if section.grow != "gradient":
@@ -109,8 +116,9 @@ def plasticity_step(model, section, X, labels, seed, fraction=None, score=None):
         k = section.score_samples
         score = model.candidate_scores(X[:k], labels[:k])
     rng = np.random.default_rng(list(seed))
-    inserts = [grow_top_scores(model.graph, grow, group, score) if score is not None
-               else grow_random(model.graph, grow, group, rng) for group, (_, grow) in zip(groups, budgets)]
+    candidates = model.graph if unpruned is g else unpruned  # missing now, or already missing before this step
+    inserts = [grow_top_scores(candidates, grow, group, score) if score is not None
+               else grow_random(candidates, grow, group, rng) for group, (_, grow) in zip(groups, budgets)]
     model.rewire(inserts=Insertions(*(np.concatenate(column) for column in zip(*inserts))))
     capacity = block_capacity(blocks, model.graph.n)
     return {"pruned": sum(p for p, _ in budgets), "grown": sum(g for _, g in budgets),

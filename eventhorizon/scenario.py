@@ -264,6 +264,9 @@ class PlasticitySection(_Section):
         "gradient", description="which missing synapses come: largest local EqProp gradient "
                                 "(a_i a_j − b_i b_j)/Δβ on score_samples samples, or uniformly at random (SET)")
     score_samples: int = Field(20, gt=0, description="training samples used for the gradient growth score")
+    regrow_pruned: bool = Field(True, description="a synapse pruned at a step may be grown again in the same step "
+                                                  "(its weight restarting at 0); false grows only pairs missing "
+                                                  "before the step, so every step rewires its whole budget")
     score_from: Literal["fresh", "training"] = Field(
         "fresh", description="the gradient score's equilibria: fresh, the next score_samples training samples "
                              "settled again with the current weights; training, those the last score_samples "

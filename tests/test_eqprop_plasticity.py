@@ -215,3 +215,27 @@ def test_state_window_scores_what_training_settled(nudging):
     pre, post = np.meshgrid(np.arange(0, 6), np.arange(6, 11), indexing="ij")
     np.testing.assert_allclose(score.block(0, 6, 6, 11), score(pre.ravel(), post.ravel()).reshape(pre.shape),
                                rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("grow", ["gradient", "random"])
+def test_without_regrow_pruned_no_synapse_is_pruned_and_grown_in_one_step(grow):
+    from types import SimpleNamespace
+
+    from eventhorizon.plasticity import plasticity_step
+
+    def pairs(model):
+        pre = np.repeat(np.arange(model.graph.n), np.diff(model.graph.indptr))
+        return {(int(i), int(j)) for i, j in zip(pre, model.graph.indices) if i < j}
+
+    X, labels = data(seed=8, n=12)
+    for regrow in (True, False):
+        model = sparse_model(seed=2)
+        model.train_batch(X[:4], labels[:4])
+        before = pairs(model)
+        section = SimpleNamespace(rewire_fraction=0.5, grow=grow, score_samples=8, budget="global",
+                                  regrow_pruned=regrow)
+        out = plasticity_step(model, section, X, labels, [0])
+        after = pairs(model)
+        assert len(after) == len(before) and out["pruned"] == out["grown"] > 0
+        if not regrow:  # every pruned synapse is gone and as many new pairs came
+            assert len(before - after) == out["pruned"] and len(after - before) == out["grown"]
