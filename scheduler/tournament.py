@@ -155,10 +155,11 @@ def _first_equal(values, target, none):
     Branch-free (a min reduction) so that it vectorises, unlike a loop that
     stops at the first match.
     """
-    first = none
+    none32 = np.int32(none)  # an int32 min reduction vectorises (AVX2 has no int64 min)
+    first = none32
     for k in range(values.shape[0]):
-        first = min(first, k if values[k] == target else none)
-    return first
+        first = min(first, np.int32(k) if values[k] == target else none32)
+    return np.int64(first)
 
 
 @kernel(inline=True)
