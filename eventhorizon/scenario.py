@@ -92,19 +92,35 @@ class LayeredNetwork(_Section):
     generator: Literal["layered"]
     sizes: list[Annotated[int, Field(gt=0)]] = Field(min_length=2, description="layer sizes; the first is clamped")
     feedback: bool = Field(False, description="add symmetric feedback (W_back = W_forwardᵀ)")
-    density: float = Field(1.0, gt=0, le=1, description="fraction of layer-to-layer pairs connected ([learning] runs "
-                                                        "scale each block's initial weights by 1/√(its density))")
+    density: Annotated[float, Field(gt=0, le=1)] | list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        1.0, description="fraction of layer-to-layer pairs connected: one number, shared among the blocks as "
+                         "density_distribution says, or one per layer-to-next-layer block, front to back ([learning] "
+                         "runs scale each block's initial weights by 1/√(its density))")
     density_distribution: Literal["uniform", "erdos_renyi"] = Field(
-        "uniform", description="how density is shared among the layer-to-layer blocks: the same in each, or "
-                               "Erdős–Rényi (SET/RigL: block density ∝ (n_in + n_out)/(n_in·n_out), small blocks "
+        "uniform", description="how a single density is shared among the layer-to-layer blocks: the same in each, "
+                               "or Erdős–Rényi (SET/RigL: block density ∝ (n_in + n_out)/(n_in·n_out), small blocks "
                                "denser, capped at 1), keeping the overall density")
     activation: Activation = Field("tanh", description="neuron model ρ")
     seed: int | None = Field(None, ge=0, description="random seed of the weights; default: run.seed")
+
+    @model_validator(mode="after")
+    def _one_density_per_block(self):
+        if isinstance(self.density, list):
+            blocks = len(self.sizes) - 1
+            if len(self.density) != blocks:
+                raise ValueError(f"density: a list needs one fraction per layer-to-next-layer block ({blocks} for "
+                                 f"sizes {self.sizes}), got {len(self.density)}")
+            if self.density_distribution != "uniform":
+                raise ValueError(f"density_distribution = {self.density_distribution!r} shares a single density; "
+                                 f"with a list of per-block densities leave it out")
+        return self
 
     def block_densities(self):
         """The density of each layer-to-next-layer block (:func:`topology.generators.block_densities`)."""
         from topology.generators import block_densities
 
+        if isinstance(self.density, list):
+            return [float(d) for d in self.density]
         return block_densities(self.sizes, self.density, self.density_distribution)
 
 

@@ -855,6 +855,28 @@ def test_build_layered(feedback):
     assert _arrays_equal(net.graph, generators.layered([16, 8], 2, feedback=feedback, density=0.7))
 
 
+def test_build_layered_with_one_density_per_block():
+    doc = small_doc()
+    doc["network"] = {"generator": "layered", "sizes": [16, 8, 4], "feedback": False, "density": [0.3, 0.9],
+                      "seed": 2, "activation": "hard_sigmoid"}
+    section = parse_scenario(doc).network
+    assert section.block_densities() == [0.3, 0.9]
+    net = build_network(section)
+    assert _arrays_equal(net.graph, generators.layered([16, 8, 4], 2, feedback=False, density=[0.3, 0.9]))
+
+
+@pytest.mark.parametrize("density, distribution, message", [
+    ([0.5], "uniform", "one fraction per layer-to-next-layer block (2 for sizes [16, 8, 4]), got 1"),
+    ([0.5, 0.5], "erdos_renyi", "shares a single density"),
+    ([0.5, 1.5], "uniform", "network.density"),
+])
+def test_bad_per_block_density_is_named(density, distribution, message):
+    doc = small_doc()
+    doc["network"] = {"generator": "layered", "sizes": [16, 8, 4], "density": density,
+                      "density_distribution": distribution}
+    assert message in error_of(doc)
+
+
 def test_build_layered_deep_is_network_or_scenario_error():
     # ≥3 layers of Glorot weights have ‖W_free‖₂ > 1 (see report): at least never a raw exception
     doc = small_doc()
