@@ -119,8 +119,6 @@ class LayeredNetwork(_Section):
         """The density of each layer-to-next-layer block (:func:`topology.generators.block_densities`)."""
         from topology.generators import block_densities
 
-        if isinstance(self.density, list):
-            return [float(d) for d in self.density]
         return block_densities(self.sizes, self.density, self.density_distribution)
 
 

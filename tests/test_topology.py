@@ -422,6 +422,16 @@ def test_block_densities_rejects_unknown_distribution_and_bad_density():
         block_densities([4, 3], 0.0)
 
 
+def test_block_densities_per_block_list_is_checked_and_returned_as_given():
+    assert block_densities([4, 3, 2], [0.25, 1.0]) == [0.25, 1.0]
+    with pytest.raises(ValueError, match="one per layer-to-layer block \\(2\\), got 1"):
+        block_densities([4, 3, 2], [0.25])
+    with pytest.raises(ValueError, match="density\\[1\\]"):
+        block_densities([4, 3, 2], [0.25, 1.5])
+    with pytest.raises(ValueError, match="shares a single density"):
+        block_densities([4, 3, 2], [0.25, 1.0], "erdos_renyi")
+
+
 def test_layered_per_block_density():
     g = layered([200, 100, 10], seed=1, feedback=True, density=[0.05, 1.0])
     A = g.to_scipy().toarray().astype(bool)

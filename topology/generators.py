@@ -109,8 +109,10 @@ def block_densities(sizes, density, distribution="uniform"):
     ----------
     sizes : sequence of int
         Layer sizes.
-    density : float
-        Fraction of all layer-to-next-layer pairs, in (0, 1].
+    density : float or sequence of float
+        Fraction of all layer-to-next-layer pairs, in (0, 1]; or one fraction
+        per block, front to back, returned as given (``distribution`` must
+        then be ``"uniform"``).
     distribution : {"uniform", "erdos_renyi"}
 
     Returns
@@ -124,7 +126,13 @@ def block_densities(sizes, density, distribution="uniform"):
     [0.0885, 1.0]
     >>> block_densities([784, 1000, 10], 0.1)
     [0.1, 0.1]
+    >>> block_densities([784, 1000, 10], [0.0177, 0.2])
+    [0.0177, 0.2]
     """
+    if np.ndim(density) > 0:
+        if distribution != "uniform":
+            raise ValueError(f"distribution {distribution!r} shares a single density; got one per block")
+        return [float(d) for d in _per_block(density, len(sizes) - 1)]
     _check_fraction("density", density)
     sizes = [int(s) for s in sizes]
     pairs = np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])], dtype=np.float64)
